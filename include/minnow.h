@@ -1,0 +1,210 @@
+/*
+ * minnow.h: the one public C API of minnow, a small-language-model engine.
+ *
+ * Shape of the API
+ *   - Opaque handles: mn_model (weights, immutable after load), mn_context (KV cache + scratch for
+ *     one stream of evaluation), mn_tokenizer (vocabulary), mn_sampler (a chain of sampling stages).
+ *   - Every fallible call returns mn_status: MN_OK (0) or a negative MN_E* code. Calls on an existing
+ *     handle leave a message in that handle (mn_context_errmsg); calls that create a handle take an
+ *     optional mn_error* (may be NULL) that receives the message.
+ *   - Ownership: whoever creates an object frees it; every *_free(NULL) is a no-op. Pointers returned
+ *     by getters are borrowed and stay valid as long as the handle they came from, unless stated.
+ *   - Threads: an mn_model and an mn_tokenizer are immutable after creation and may be used by any
+ *     number of threads at once. An mn_context and an mn_sampler belong to one thread at a time
+ *     (not thread-safe; the caller serialises). No call keeps mutable global state.
+ */
+#ifndef MINNOW_H
+#define MINNOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- status codes -------------- */
+
+/* X(name, value, default message). Values are stable and never reused. */
+#define MN_STATUS_LIST(X)                                        \
+    X(MN_OK, 0, "ok")                                            \
+    X(MN_EINVAL, -1, "invalid argument")                         \
+    X(MN_ENOMEM, -2, "out of memory")                            \
+    X(MN_EIO, -3, "I/O error")                                   \
+    X(MN_EBADFILE, -4, "malformed file")                         \
+    X(MN_EUNSUPPORTED, -5, "unsupported")                        \
+    X(MN_ERANGE, -6, "value out of range")                       \
+    X(MN_ENOTFOUND, -7, "not found")                             \
+    X(MN_ETOOBIG, -8, "input too large")                         \
+    X(MN_EFULL, -9, "capacity exhausted")                        \
+    X(MN_ECANCELLED, -10, "cancelled")                           \
+    X(MN_EINTERNAL, -11, "internal error")
+
+typedef enum mn_status {
+#define MN_X_ENUM(name, value, msg) name = value,
+    MN_STATUS_LIST(MN_X_ENUM)
+#undef MN_X_ENUM
+} mn_status;
+
+/* Static description of a status code ("malformed file"). Never NULL. */
+const char *mn_strerror(mn_status status);
+
+/* Receives the detail of a failed create call. Caller-allocated; zero-init is fine. */
+typedef struct mn_error {
+    mn_status status;
+    char message[512];
+} mn_error;
+
+/* Library version "MAJOR.MINOR.PATCH". */
+const char *mn_version(void);
+
+/* ---------------------------------------------------------------- model ---------------------- */
+
+typedef struct mn_model mn_model;
+
+typedef struct mn_model_params {
+    int n_threads; /* threads used for load-time work (repacking); <= 0: all cores */
+} mn_model_params;
+
+mn_model_params mn_model_default_params(void);
+
+/* Loads a GGUF model. Weights are mmapped (not copied). On failure *out is NULL and err says why.
+ * path: the .gguf file. params: may be NULL (defaults). out: OUT, owned by caller. */
+mn_status mn_model_load(const char *path, const mn_model_params *params, mn_model **out, mn_error *err);
+void mn_model_free(mn_model *model);
+
+typedef struct mn_model_info {
+    const char *arch;      /* "llama", "qwen2"; borrowed */
+    const char *name;      /* general.name or "" ; borrowed */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t n_ff;
+    int64_t n_params;      /* parameter count */
+    uint64_t weight_bytes; /* bytes of tensor data */
+    const char *type_name; /* most common weight type ("q8_0"); borrowed */
+} mn_model_info;
+
+void mn_model_get_info(const mn_model *model, mn_model_info *out);
+
+/* The model's tokenizer, or NULL when the file carries no vocabulary. Borrowed. */
+const struct mn_tokenizer *mn_model_tokenizer(const mn_model *model);
+
+/* ---------------------------------------------------------------- context -------------------- */
+
+typedef struct mn_context mn_context;
+
+typedef struct mn_context_params {
+    int32_t n_ctx;        /* tokens of KV cache per sequence; <= 0: the model's training context */
+    int32_t n_batch;      /* most tokens one mn_context_eval may take; <= 0: 512 */
+    int32_t n_seq_max;    /* independent sequences sharing the context; <= 0: 1 */
+    int32_t n_threads;    /* worker threads; <= 0: all cores */
+    uint64_t mem_limit_mb;/* cap on KV cache memory (n_ctx is reduced to fit); 0: no cap */
+} mn_context_params;
+
+mn_context_params mn_context_default_params(void);
+
+/* Creates a context over a loaded model. The model must outlive the context. */
+mn_status mn_context_create(const mn_model *model, const mn_context_params *params, mn_context **out,
+                            mn_error *err);
+void mn_context_free(mn_context *ctx);
+
+/* Message of the last failed call on ctx ("" if none). Borrowed, valid until the next call on ctx. */
+const char *mn_context_errmsg(const mn_context *ctx);
+
+/* Effective parameters (n_ctx after the memory cap). */
+int32_t mn_context_n_ctx(const mn_context *ctx);
+int32_t mn_context_n_batch(const mn_context *ctx);
+
+/* A batch of tokens to evaluate in one forward pass. Arrays have n_tokens entries.
+ * pos[i] is the position of tokens[i] in its sequence; positions of one sequence must continue
+ * that sequence's cache (pos == current length) and be consecutive within the batch.
+ * seq: sequence ids (NULL: all 0). logits: non-zero where logits are wanted (NULL: last token only). */
+typedef struct mn_batch {
+    int32_t n_tokens;
+    const int32_t *tokens;
+    const int32_t *pos;
+    const int32_t *seq;
+    const int8_t *logits;
+} mn_batch;
+
+/* Runs the model over the batch, appends its keys/values to the cache, and computes logits for the
+ * tokens asked for. Errors: MN_EINVAL (bad token id, position, sequence, size), MN_EFULL (cache full). */
+mn_status mn_context_eval(mn_context *ctx, const mn_batch *batch);
+
+/* Logits (n_vocab floats) of the i-th token asked for in the last eval (0-based among those asked
+ * for). NULL when i is out of range. Borrowed until the next eval. */
+const float *mn_context_logits(const mn_context *ctx, int32_t i);
+
+/* Forgets cached positions >= pos of sequence seq (pos 0: the whole sequence). */
+mn_status mn_context_kv_truncate(mn_context *ctx, int32_t seq, int32_t pos);
+/* Number of cached positions of sequence seq. */
+int32_t mn_context_kv_len(const mn_context *ctx, int32_t seq);
+
+/* ---------------------------------------------------------------- tokenizer ------------------ */
+
+typedef struct mn_tokenizer mn_tokenizer;
+
+/* Loads only the vocabulary of a GGUF file (weights not needed). */
+mn_status mn_tokenizer_load(const char *path, mn_tokenizer **out, mn_error *err);
+void mn_tokenizer_free(mn_tokenizer *tok);
+
+enum {
+    MN_TOKENIZE_ADD_BOS = 1 << 0,  /* prepend BOS when the vocabulary adds one */
+    MN_TOKENIZE_PARSE_SPECIAL = 1 << 1, /* text like "<|im_start|>" becomes the special token */
+};
+
+int32_t mn_tokenizer_n_vocab(const mn_tokenizer *tok);
+int32_t mn_tokenizer_bos(const mn_tokenizer *tok); /* -1 when none */
+int32_t mn_tokenizer_eos(const mn_tokenizer *tok); /* -1 when none */
+/* Non-zero when generation should stop at id (EOS, EOT, EOM...). */
+int mn_tokenizer_is_eog(const mn_tokenizer *tok, int32_t id);
+
+/* Encodes text (len bytes, any bytes allowed) into ids. Writes at most cap ids to out and sets
+ * *n_out to the number the text needs (so a call with cap 0 measures). MN_EFULL when cap was short. */
+mn_status mn_tokenize(const mn_tokenizer *tok, const char *text, size_t len, int flags, int32_t *out,
+                      size_t cap, size_t *n_out);
+
+/* The bytes of one token (byte tokens decoded, SentencePiece "▁" as space). Special tokens give
+ * their text only when show_special. Writes at most cap bytes, sets *n_out to the full length. */
+mn_status mn_token_to_piece(const mn_tokenizer *tok, int32_t id, int show_special, char *buf,
+                            size_t cap, size_t *n_out);
+
+/* ---------------------------------------------------------------- sampler -------------------- */
+
+typedef struct mn_sampler mn_sampler;
+
+/* The chain runs in this order: penalties, top-k, top-p, min-p, temperature, then a draw
+ * (or argmax when temperature <= 0). A stage is off at its neutral value. */
+typedef struct mn_sampler_params {
+    float temperature;       /* <= 0: greedy. default 0.8 */
+    int32_t top_k;           /* <= 0: off. default 40 */
+    float top_p;             /* 1: off. default 0.95 */
+    float min_p;             /* 0: off. default 0.05 */
+    float repeat_penalty;    /* 1: off. default 1.0 */
+    int32_t penalty_last_n;  /* tokens of history the penalties see; default 64 */
+    float frequency_penalty; /* 0: off */
+    float presence_penalty;  /* 0: off */
+    uint64_t seed;           /* same seed + same inputs = same draws */
+} mn_sampler_params;
+
+mn_sampler_params mn_sampler_default_params(void);
+
+/* Validates params (NaN, negative, out of range: MN_EINVAL naming the field). */
+mn_status mn_sampler_create(const mn_sampler_params *params, int32_t n_vocab, mn_sampler **out,
+                            mn_error *err);
+void mn_sampler_free(mn_sampler *s);
+/* Picks a token from n_vocab logits (not modified). */
+int32_t mn_sampler_sample(mn_sampler *s, const float *logits);
+/* Records a token in the penalty history (prompt tokens and generated ones). */
+void mn_sampler_accept(mn_sampler *s, int32_t token);
+/* Clears history and reseeds. */
+void mn_sampler_reset(mn_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MINNOW_H */
