@@ -1,0 +1,141 @@
+/*
+ * util.c: see util.h.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out) {
+    if (!s) {
+        fprintf(stderr, "minnow %s: %s needs a value\n", cmd, flag);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "minnow %s: %s: '%s' is not an integer in [%lld, %lld]\n", cmd, flag, s,
+                (long long)lo, (long long)hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_f32(const char *cmd, const char *flag, const char *s, float lo, float hi, float *out) {
+    if (!s) {
+        fprintf(stderr, "minnow %s: %s needs a value\n", cmd, flag);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "minnow %s: %s: '%s' is not a number in [%g, %g]\n", cmd, flag, s, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_parse_ids(const char *cmd, const char *flag, const char *s, int32_t **out, int *n_out) {
+    size_t cap = 16, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ',' || *p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (errno || end == p || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, "minnow %s: %s: bad token id near '%.20s'\n", cmd, flag, p);
+            free(ids);
+            return 0;
+        }
+        if (n == cap) {
+            if (cap > (1u << 28)) {
+                fprintf(stderr, "minnow %s: %s: too many ids\n", cmd, flag);
+                free(ids);
+                return 0;
+            }
+            int32_t *nb = realloc(ids, cap * 2 * sizeof *ids);
+            if (!nb) {
+                free(ids);
+                return 0;
+            }
+            ids = nb;
+            cap *= 2;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    *n_out = (int)n;
+    return 1;
+}
+
+char *cli_read_file(const char *cmd, const char *path, size_t max_bytes, size_t *len_out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "minnow %s: %s: %s\n", cmd, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        if (len == cap) {
+            if (cap >= max_bytes) {
+                fprintf(stderr, "minnow %s: %s: larger than %zu bytes\n", cmd, path, max_bytes);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        if (got == 0) break;
+        len += got;
+    }
+    if (buf && ferror(f)) {
+        fprintf(stderr, "minnow %s: %s: read error\n", cmd, path);
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[len] = '\0';
+    *len_out = len;
+    return buf;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_progress(void *user, uint64_t done, uint64_t total) {
+    if (!isatty(2) || total == 0) return;
+    const char *label = user ? user : "";
+    int width = 30, filled = (int)((double)done / (double)total * width);
+    fprintf(stderr, "\r%s [", label);
+    for (int i = 0; i < width; i++) fputc(i < filled ? '#' : ' ', stderr);
+    fprintf(stderr, "] %llu/%llu", (unsigned long long)done, (unsigned long long)total);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}

@@ -1,0 +1,25 @@
+/*
+ * util.h: small helpers shared by the CLI subcommands: strict number parsing (the whole string must
+ * be a number in range, else a usage error naming the flag), a monotonic clock, and a progress bar
+ * drawn on stderr only when stderr is a terminal.
+ */
+#ifndef MN_CLI_UTIL_H
+#define MN_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse s as an integer in [lo, hi]; on failure print "minnow CMD: FLAG: ..." and return 0. */
+int cli_parse_i64(const char *cmd, const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_parse_f32(const char *cmd, const char *flag, const char *s, float lo, float hi, float *out);
+/* Parse "1,2,3" (commas and/or spaces) into a malloc'd array of ids in [0, INT32_MAX]. */
+int cli_parse_ids(const char *cmd, const char *flag, const char *s, int32_t **out, int *n_out);
+/* Reads a whole file into a malloc'd NUL-terminated buffer; prints an error and returns NULL. */
+char *cli_read_file(const char *cmd, const char *path, size_t max_bytes, size_t *len_out);
+
+double cli_now(void); /* seconds, monotonic */
+
+/* Progress bar on stderr (no-op unless stderr is a tty). user: the label string. */
+void cli_progress(void *user, uint64_t done, uint64_t total);
+
+#endif
