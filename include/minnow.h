@@ -144,6 +144,23 @@ mn_status mn_context_kv_truncate(mn_context *ctx, int32_t seq, int32_t pos);
 /* Number of cached positions of sequence seq. */
 int32_t mn_context_kv_len(const mn_context *ctx, int32_t seq);
 
+/* Prefix cache. The KV cache is a pool of fixed-size blocks; full blocks are indexed by their
+ * token content and everything before them. For an EMPTY sequence seq, attaches the longest run of
+ * cached blocks matching tokens[0..n) and sets *n_cached to the number of leading tokens that need
+ * no evaluation (always < n, so the last prompt token is evaluated and yields logits). The caller
+ * then evaluates tokens[*n_cached..n) at positions *n_cached... */
+mn_status mn_context_kv_attach_prefix(mn_context *ctx, int32_t seq, const int32_t *tokens, int32_t n,
+                                      int32_t *n_cached);
+
+typedef struct mn_kv_stats {
+    int32_t block_size;   /* positions per block */
+    int32_t n_blocks;     /* blocks in the pool */
+    int32_t n_free;       /* blocks not used by any sequence (cached-but-idle ones count as free) */
+    int32_t n_cached;     /* idle blocks kept for prefix reuse (evicted LRU when needed) */
+    uint64_t bytes;       /* memory of the pool */
+} mn_kv_stats;
+void mn_context_kv_stats(const mn_context *ctx, mn_kv_stats *out);
+
 /* ---------------------------------------------------------------- tokenizer ------------------ */
 
 typedef struct mn_tokenizer mn_tokenizer;
@@ -177,32 +194,90 @@ mn_status mn_token_to_piece(const mn_tokenizer *tok, int32_t id, int show_specia
 
 typedef struct mn_sampler mn_sampler;
 
-/* The chain runs in this order: penalties, top-k, top-p, min-p, temperature, then a draw
- * (or argmax when temperature <= 0). A stage is off at its neutral value. */
+/* The chain runs in this order: logit hook and logit bias, penalties, top-k, top-p, min-p,
+ * temperature, then a draw (or argmax when temperature <= 0). A stage is off at its neutral value
+ * and is then not part of the chain at all. Top-p and min-p see the distribution at temperature 1
+ * (temperature comes last, as in llama.cpp).
+ * Logits: NaN counts as -Inf; a -Inf token is impossible and never picked; +Inf tokens share all
+ * the probability equally. If no token is possible, mn_sampler_sample returns 0 (the argmax when
+ * ties go to the lowest id) and mn_sampler_last reports n_possible 0. */
 typedef struct mn_sampler_params {
-    float temperature;       /* <= 0: greedy. default 0.8 */
-    int32_t top_k;           /* <= 0: off. default 40 */
-    float top_p;             /* 1: off. default 0.95 */
-    float min_p;             /* 0: off. default 0.05 */
-    float repeat_penalty;    /* 1: off. default 1.0 */
-    int32_t penalty_last_n;  /* tokens of history the penalties see; default 64 */
-    float frequency_penalty; /* 0: off */
-    float presence_penalty;  /* 0: off */
-    uint64_t seed;           /* same seed + same inputs = same draws */
+    float temperature;       /* finite; <= 0 (negative included): greedy argmax, which skips top-k,
+                                top-p and min-p (penalties, bias and hook still apply). default 0.8 */
+    int32_t top_k;           /* >= 0; 0: off; > n_vocab acts as n_vocab. default 40 */
+    float top_p;             /* in (0, 1]; 1: off. default 0.95 */
+    float min_p;             /* in [0, 1]: keep tokens with p >= min_p * p_max; 0: off. default 0.05 */
+    float repeat_penalty;    /* > 0, finite; 1: off. Seen tokens: logit > 0 ? logit / r : logit * r
+                                (CTRL, llama.cpp). default 1.0 */
+    int32_t penalty_last_n;  /* in [0, MN_SAMPLER_HISTORY_MAX]: accepted tokens the penalties see;
+                                0: penalties off. default 64 */
+    float frequency_penalty; /* in [-2, 2] (OpenAI): logit -= count * f; 0: off */
+    float presence_penalty;  /* in [-2, 2] (OpenAI): logit -= (count > 0) * p; 0: off */
+    uint64_t seed;           /* any value (no "random" sentinel); same seed + same inputs = same draws */
+    int32_t n_probs;         /* in [0, MN_SAMPLER_N_PROBS_MAX]; > n_vocab acts as n_vocab. When > 0,
+                                each sample also records log-probabilities (mn_sampler_last). default 0 */
 } mn_sampler_params;
+
+#define MN_SAMPLER_VOCAB_MAX (1 << 24)
+#define MN_SAMPLER_HISTORY_MAX (1 << 20)
+#define MN_SAMPLER_N_PROBS_MAX 256
 
 mn_sampler_params mn_sampler_default_params(void);
 
-/* Validates params (NaN, negative, out of range: MN_EINVAL naming the field). */
+/* Validates params (NaN, Inf, out of range: MN_EINVAL with a message naming the field, e.g.
+ * "top_p must be in (0, 1], got nan") and preallocates everything a sample needs, so sampling
+ * never allocates. params: may be NULL (defaults). n_vocab: in [1, MN_SAMPLER_VOCAB_MAX].
+ * out: OUT, owned by caller, NULL on failure. err: may be NULL. */
 mn_status mn_sampler_create(const mn_sampler_params *params, int32_t n_vocab, mn_sampler **out,
                             mn_error *err);
 void mn_sampler_free(mn_sampler *s);
-/* Picks a token from n_vocab logits (not modified). */
+/* Picks a token from n_vocab logits (not modified). Returns an id in [0, n_vocab); -1 only when s
+ * or logits is NULL. Advances the sampler's own PRNG (greedy does not draw). */
 int32_t mn_sampler_sample(mn_sampler *s, const float *logits);
-/* Records a token in the penalty history (prompt tokens and generated ones). */
+/* Records a token in the penalty history (prompt tokens and generated ones); the history keeps the
+ * last penalty_last_n. Ids outside [0, n_vocab) are ignored. No-op when the penalties are off. */
 void mn_sampler_accept(mn_sampler *s, int32_t token);
-/* Clears history and reseeds. */
+/* Clears history and the last-sample record, and reseeds with params.seed. Bias and hook stay. */
 void mn_sampler_reset(mn_sampler *s);
+
+/* Message of the last failed call on s ("" if none). Borrowed, valid until the next call on s. */
+const char *mn_sampler_errmsg(const mn_sampler *s);
+
+/* One token's log-probability. */
+typedef struct mn_token_logprob {
+    int32_t id;
+    float logprob; /* natural log; -INFINITY for an impossible token */
+} mn_token_logprob;
+
+/* What the last mn_sampler_sample did (for the OpenAI `logprobs` fields and for diagnostics). */
+typedef struct mn_sample_info {
+    int32_t token;      /* the pick */
+    int32_t n_possible; /* tokens the final step chose among (p > 0; greedy: 1); 0: none possible */
+    float p;            /* probability of token in the final distribution (greedy: 1) */
+    /* The rest is filled only when params.n_probs > 0 (else 0 / NULL). It describes the model's
+     * own distribution, softmax of the logits as passed (before hook, bias, penalties and
+     * temperature), like llama.cpp's n_probs and vLLM's raw logprobs. */
+    float logprob;                /* log-probability of token */
+    int32_t n_top;                /* entries in top: min(n_probs, n_vocab) */
+    const mn_token_logprob *top;  /* most likely tokens, descending, ties by lower id; borrowed,
+                                     valid until the next sample, reset or free of s */
+} mn_sample_info;
+
+/* Fills *out about the last sample. MN_ENOTFOUND when nothing was sampled since create/reset. */
+mn_status mn_sampler_last(const mn_sampler *s, mn_sample_info *out);
+
+/* Sparse additive logit bias (OpenAI logit_bias), applied to every later sample until replaced:
+ * logit[ids[i]] += bias[i]. Replaces the previous bias; n == 0 clears it. Ids repeated add up.
+ * Errors (MN_EINVAL, nothing changed): an id outside [0, n_vocab), a bias that is not finite or
+ * outside [-100, 100], n < 0 or n > n_vocab, NULL arrays with n > 0. MN_ENOMEM. */
+mn_status mn_sampler_set_logit_bias(mn_sampler *s, const int32_t *ids, const float *bias, int32_t n);
+
+/* A hook that edits the logits before every sample: for grammars (set forbidden tokens to
+ * -INFINITY), watermarks or custom biases. It gets a private copy of the n_vocab logits (the
+ * caller's array is never modified), runs on the thread that calls mn_sampler_sample, and must
+ * not call back into s. NaN it writes counts as -Inf. fn NULL removes the hook. */
+typedef void (*mn_logit_hook)(void *user, float *logits, int32_t n_vocab);
+void mn_sampler_set_logit_hook(mn_sampler *s, mn_logit_hook fn, void *user);
 
 #ifdef __cplusplus
 }
