@@ -19,6 +19,9 @@ static const command COMMANDS[] = {
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensors"},
     {"tokenize", cmd_tokenize, "turn text into token ids with a model's vocabulary"},
     {"convert", cmd_convert, "convert a checkpoint (llama2c) into GGUF"},
+    {"quantize", cmd_quantize, "requantize a GGUF model's weights"},
+    {"synth", cmd_synth, "write a random-weight model with a real architecture's shapes"},
+    {"bench", cmd_bench, "measure prefill/decode speed against the memory-bandwidth bound"},
 };
 
 static void usage(FILE *f) {

@@ -85,6 +85,8 @@ typedef struct mn_model_info {
     int32_t n_ff;
     int64_t n_params;      /* parameter count */
     uint64_t weight_bytes; /* bytes of tensor data */
+    uint64_t bytes_per_token; /* weight bytes one decode step streams (layer matrices + classifier) */
+    int64_t flops_per_token;  /* 2 x multiply-adds of the matrix products per token (no attention) */
     const char *type_name; /* most common weight type ("q8_0"); borrowed */
 } mn_model_info;
 
@@ -213,7 +215,8 @@ typedef struct mn_sampler_params {
                                 0: penalties off. default 64 */
     float frequency_penalty; /* in [-2, 2] (OpenAI): logit -= count * f; 0: off */
     float presence_penalty;  /* in [-2, 2] (OpenAI): logit -= (count > 0) * p; 0: off */
-    uint64_t seed;           /* any value (no "random" sentinel); same seed + same inputs = same draws */
+    uint64_t seed;           /* any value, no "random" sentinel (pick one yourself for variety);
+                                same seed + same inputs = same draws. default 0 */
     int32_t n_probs;         /* in [0, MN_SAMPLER_N_PROBS_MAX]; > n_vocab acts as n_vocab. When > 0,
                                 each sample also records log-probabilities (mn_sampler_last). default 0 */
 } mn_sampler_params;

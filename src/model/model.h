@@ -74,6 +74,8 @@ struct mn_model {
     const char *type_name;
     int64_t n_params;
     uint64_t weight_bytes;
+    uint64_t bytes_per_token; /* matrix bytes streamed per decoded token */
+    int64_t flops_per_token;
     float *owned;             /* one block holding all converted 1-D tensors */
 };
 

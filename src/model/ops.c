@@ -1,0 +1,86 @@
+/*
+ * ops.c: batched matrix product and row-wise helpers (see ops.h).
+ *
+ * mn_matmul runs in two pool passes: (1) threads convert activation rows into the weight type's
+ * vec_dot_type (Q8_0 blocks for quantized weights), (2) threads take disjoint ranges of weight rows
+ * and, block by block, dot each weight row with every activation row. Splitting by weight rows
+ * keeps each thread streaming its own slice of the weights, which is what bounds decode speed.
+ */
+#include "model/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels/types.h"
+
+#define ROW_BLOCK 16
+
+size_t mn_matmul_scratch_size(const mn_weight *w, int n_tok) {
+    const mn_type_traits *tt = mn_type_get(w->type);
+    if (tt->vec_dot_type == MN_TYPE_F32) return 0;
+    return (size_t)mn_type_row_size(tt->vec_dot_type, w->n_in) * (size_t)n_tok;
+}
+
+typedef struct matmul_job {
+    const mn_kernels *k;
+    const mn_weight *w;
+    const float *x;
+    int64_t x_stride;
+    int n_tok;
+    float *y;
+    int64_t y_stride;
+    const void *xq;     /* converted activations (or x itself for f32) */
+    size_t xq_stride;   /* bytes between converted rows */
+    int32_t vd_type;
+    void *scratch;
+} matmul_job;
+
+static void convert_rows(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    mn_from_f32_fn q = j->k->quantize[j->vd_type];
+    for (int t = ith; t < j->n_tok; t += nth)
+        q(j->x + (int64_t)t * j->x_stride, (char *)j->scratch + (size_t)t * j->xq_stride, j->w->n_in);
+}
+
+static void dot_rows(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    const mn_weight *w = j->w;
+    mn_vec_dot_fn dot = j->k->vec_dot[w->type];
+    int64_t per = (w->n_out + nth - 1) / nth;
+    int64_t r0 = per * ith, r1 = r0 + per < w->n_out ? r0 + per : w->n_out;
+    for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+        int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+        for (int t = 0; t < j->n_tok; t++) {
+            const void *xr = (const char *)j->xq + (size_t)t * j->xq_stride;
+            float *yr = j->y + (int64_t)t * j->y_stride;
+            for (int64_t r = rb; r < re; r++)
+                dot(w->n_in, (const char *)w->data + (size_t)r * w->row_size, xr, &yr[r]);
+        }
+    }
+}
+
+void mn_matmul(mn_pool *pool, const mn_kernels *k, const mn_weight *w, const float *x,
+               int64_t x_stride, int n_tok, float *y, int64_t y_stride, void *scratch) {
+    const mn_type_traits *tt = mn_type_get(w->type);
+    matmul_job j = {k, w, x, x_stride, n_tok, y, y_stride, NULL, 0, tt->vec_dot_type, scratch};
+    if (tt->vec_dot_type == MN_TYPE_F32) {
+        j.xq = x;
+        j.xq_stride = (size_t)x_stride * sizeof(float);
+    } else {
+        j.xq = scratch;
+        j.xq_stride = mn_type_row_size(tt->vec_dot_type, w->n_in);
+        mn_pool_run(pool, convert_rows, &j, n_tok);
+    }
+    /* fewer threads when there is too little work to share (a thread per ~64K weights) */
+    int64_t work = w->n_out * w->n_in * (int64_t)n_tok;
+    int nth = (int)(work / 65536) + 1;
+    mn_pool_run(pool, dot_rows, &j, nth);
+}
+
+void mn_rmsnorm(float *o, const float *x, const float *weight, int n, float eps) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    ss = ss / (float)n + eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int i = 0; i < n; i++) o[i] = weight[i] * (ss * x[i]);
+}
