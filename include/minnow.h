@@ -99,12 +99,17 @@ const struct mn_tokenizer *mn_model_tokenizer(const mn_model *model);
 
 typedef struct mn_context mn_context;
 
+/* Element type of the KV cache. AUTO: f32 when the model's weights are f32 (reference precision),
+ * else f16. Q8_0 needs a head dimension that is a multiple of 32. */
+typedef enum mn_kv_type { MN_KV_AUTO = 0, MN_KV_F32 = 1, MN_KV_F16 = 2, MN_KV_Q8_0 = 3 } mn_kv_type;
+
 typedef struct mn_context_params {
     int32_t n_ctx;        /* tokens of KV cache per sequence; <= 0: the model's training context */
     int32_t n_batch;      /* most tokens one mn_context_eval may take; <= 0: 512 */
     int32_t n_seq_max;    /* independent sequences sharing the context; <= 0: 1 */
     int32_t n_threads;    /* worker threads; <= 0: all cores */
     uint64_t mem_limit_mb;/* cap on KV cache memory (n_ctx is reduced to fit); 0: no cap */
+    int32_t kv_type;      /* enum mn_kv_type */
 } mn_context_params;
 
 mn_context_params mn_context_default_params(void);

@@ -34,9 +34,10 @@ typedef struct kv_seq {
 } kv_seq;
 
 struct mn_kv {
-    int32_t n_layer, kv_dim, n_blocks, n_seq, max_pos, max_blocks;
-    size_t block_floats; /* n_layer * B * kv_dim */
-    float *k, *v;
+    int32_t n_layer, n_blocks, n_seq, max_pos, max_blocks;
+    uint64_t row_size;
+    size_t block_bytes; /* n_layer * B * row_size */
+    uint8_t *k, *v;
     kv_block *blocks;
     kv_seq *seqs;
     int32_t free_head, n_free_list;
@@ -152,8 +153,8 @@ static void block_release(mn_kv *kv, int32_t b) {
 
 /* ---------------------------------------------------------------- public calls --------------- */
 
-int64_t mn_kv_blocks_for_bytes(int32_t n_layer, int32_t kv_dim, uint64_t bytes) {
-    uint64_t per = (uint64_t)n_layer * B * (uint64_t)kv_dim * 2u * sizeof(float);
+int64_t mn_kv_blocks_for_bytes(int32_t n_layer, uint64_t row_size, uint64_t bytes) {
+    uint64_t per = (uint64_t)n_layer * B * row_size * 2u;
     return per ? (int64_t)(bytes / per) : 0;
 }
 
@@ -169,26 +170,26 @@ void mn_kv_free(mn_kv *kv) {
     free(kv);
 }
 
-mn_status mn_kv_create(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, int32_t n_seq, int32_t max_pos,
+mn_status mn_kv_create(int32_t n_layer, uint64_t row_size, int32_t n_blocks, int32_t n_seq, int32_t max_pos,
                        mn_kv **out, mn_error *err) {
     *out = NULL;
-    MN_RETURN_IF(n_layer <= 0 || kv_dim <= 0 || n_blocks <= 0 || n_seq <= 0 || max_pos <= 0 ||
-                     n_blocks > (1 << 28),
-                 err, MN_EINVAL, "invalid KV cache geometry (%d layers, %d dims, %d blocks, %d sequences)", n_layer,
-                 kv_dim, n_blocks, n_seq);
+    MN_RETURN_IF(n_layer <= 0 || row_size == 0 || row_size > (1u << 24) || n_blocks <= 0 || n_seq <= 0 ||
+                     max_pos <= 0 || n_blocks > (1 << 28),
+                 err, MN_EINVAL, "invalid KV cache geometry (%d layers, %llu-byte rows, %d blocks, %d sequences)",
+                 n_layer, (unsigned long long)row_size, n_blocks, n_seq);
     mn_kv *kv = calloc(1, sizeof *kv);
     MN_RETURN_IF(!kv, err, MN_ENOMEM, "out of memory");
     kv->n_layer = n_layer;
-    kv->kv_dim = kv_dim;
+    kv->row_size = row_size;
     kv->n_blocks = n_blocks;
     kv->n_seq = n_seq;
     kv->max_pos = max_pos;
     kv->max_blocks = (max_pos + B - 1) / B;
-    kv->block_floats = (size_t)n_layer * B * (size_t)kv_dim;
+    kv->block_bytes = (size_t)n_layer * B * (size_t)row_size;
     uint32_t cap = 1;
     while (cap < 2u * (uint32_t)n_blocks) cap <<= 1;
     kv->idx_mask = cap - 1;
-    size_t bytes = kv->block_floats * (size_t)n_blocks * sizeof(float);
+    size_t bytes = kv->block_bytes * (size_t)n_blocks;
     if (posix_memalign((void **)&kv->k, 64, bytes) != 0) kv->k = NULL;
     if (posix_memalign((void **)&kv->v, 64, bytes) != 0) kv->v = NULL;
     kv->blocks = calloc((size_t)n_blocks, sizeof *kv->blocks);
@@ -258,22 +259,22 @@ void mn_kv_commit(mn_kv *kv, int32_t seq, const int32_t *tokens, int32_t n) {
 }
 
 static size_t block_offset(const mn_kv *kv, int32_t block, int32_t layer) {
-    return (size_t)block * kv->block_floats + (size_t)layer * B * (size_t)kv->kv_dim;
+    return (size_t)block * kv->block_bytes + (size_t)layer * B * (size_t)kv->row_size;
 }
 
-float *mn_kv_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos) {
-    return kv->k + block_offset(kv, kv->seqs[seq].table[pos / B], layer) + (size_t)(pos % B) * kv->kv_dim;
+void *mn_kv_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos) {
+    return kv->k + block_offset(kv, kv->seqs[seq].table[pos / B], layer) + (size_t)(pos % B) * kv->row_size;
 }
 
-float *mn_kv_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos) {
-    return kv->v + block_offset(kv, kv->seqs[seq].table[pos / B], layer) + (size_t)(pos % B) * kv->kv_dim;
+void *mn_kv_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos) {
+    return kv->v + block_offset(kv, kv->seqs[seq].table[pos / B], layer) + (size_t)(pos % B) * kv->row_size;
 }
 
-const float *mn_kv_block_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b) {
+const void *mn_kv_block_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b) {
     return kv->k + block_offset(kv, kv->seqs[seq].table[b], layer);
 }
 
-const float *mn_kv_block_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b) {
+const void *mn_kv_block_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b) {
     return kv->v + block_offset(kv, kv->seqs[seq].table[b], layer);
 }
 
@@ -290,9 +291,9 @@ mn_status mn_kv_truncate(mn_kv *kv, int32_t seq, int32_t pos) {
         if (bl->ref > 1) { /* shared: copy the kept part into a private block first */
             int32_t nb = block_alloc(kv);
             if (nb == NONE) return MN_EFULL;
-            size_t bytes = kv->block_floats * sizeof(float);
-            memcpy(kv->k + (size_t)nb * kv->block_floats, kv->k + (size_t)b * kv->block_floats, bytes);
-            memcpy(kv->v + (size_t)nb * kv->block_floats, kv->v + (size_t)b * kv->block_floats, bytes);
+            size_t bytes = kv->block_bytes;
+            memcpy(kv->k + (size_t)nb * bytes, kv->k + (size_t)b * bytes, bytes);
+            memcpy(kv->v + (size_t)nb * bytes, kv->v + (size_t)b * bytes, bytes);
             memcpy(kv->blocks[nb].tokens, bl->tokens, sizeof bl->tokens);
             block_release(kv, b);
             s->table[lb] = nb;
@@ -333,5 +334,5 @@ void mn_kv_get_stats(const mn_kv *kv, mn_kv_stats *out) {
     out->n_blocks = kv->n_blocks;
     out->n_free = kv->n_free_list + kv->n_cached;
     out->n_cached = kv->n_cached;
-    out->bytes = 2u * kv->block_floats * (uint64_t)kv->n_blocks * sizeof(float);
+    out->bytes = 2u * kv->block_bytes * (uint64_t)kv->n_blocks;
 }

@@ -2,7 +2,8 @@
  * kv_cache.h: the paged KV cache with a prefix cache.
  *
  * Memory is one pool of blocks; a block holds MN_KV_BLOCK consecutive positions of one sequence for
- * every layer: k[layer][pos_in_block][kv_dim] (and v likewise). A sequence owns a block table
+ * every layer: k[layer][pos_in_block][row] (and v likewise), where a row is kv_dim values in the
+ * cache's element type (f32, f16 or q8_0 blocks; see row_size). A sequence owns a block table
  * (logical block i -> pool block). Nothing is copied or reallocated as sequences grow.
  *
  * Prefix cache: when a block is full its identity is hash(parent block's hash, its B token ids), so
@@ -26,14 +27,14 @@
 
 typedef struct mn_kv mn_kv;
 
-/* n_blocks blocks of MN_KV_BLOCK positions for n_layer layers of kv_dim floats; n_seq sequences of
- * at most max_pos positions each. */
-mn_status mn_kv_create(int32_t n_layer, int32_t kv_dim, int32_t n_blocks, int32_t n_seq, int32_t max_pos,
+/* n_blocks blocks of MN_KV_BLOCK positions for n_layer layers of rows of row_size bytes (kv_dim
+ * values in the cache type); n_seq sequences of at most max_pos positions each. */
+mn_status mn_kv_create(int32_t n_layer, uint64_t row_size, int32_t n_blocks, int32_t n_seq, int32_t max_pos,
                        mn_kv **out, mn_error *err);
 void mn_kv_free(mn_kv *kv);
 
 /* Blocks that fit in `bytes` (0 when not even one). */
-int64_t mn_kv_blocks_for_bytes(int32_t n_layer, int32_t kv_dim, uint64_t bytes);
+int64_t mn_kv_blocks_for_bytes(int32_t n_layer, uint64_t row_size, uint64_t bytes);
 
 int32_t mn_kv_len(const mn_kv *kv, int32_t seq);
 
@@ -46,12 +47,12 @@ void mn_kv_commit(mn_kv *kv, int32_t seq, const int32_t *tokens, int32_t n);
 /* Releases reservations that were not committed (after a failed eval). */
 void mn_kv_unreserve(mn_kv *kv, int32_t seq);
 
-/* Pointers to the K and V rows of position pos of seq in layer (pos < reserved length). */
-float *mn_kv_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos);
-float *mn_kv_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos);
-/* K/V rows of logical block b (MN_KV_BLOCK consecutive rows of kv_dim floats) of seq in layer. */
-const float *mn_kv_block_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b);
-const float *mn_kv_block_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b);
+/* The K and V rows of position pos of seq in layer (pos < reserved length). */
+void *mn_kv_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos);
+void *mn_kv_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t pos);
+/* K/V rows of logical block b (MN_KV_BLOCK consecutive rows, row_size bytes apart) of seq in layer. */
+const void *mn_kv_block_k(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b);
+const void *mn_kv_block_v(const mn_kv *kv, int32_t seq, int32_t layer, int32_t b);
 
 /* Forgets positions >= pos of seq (pos 0 frees the whole sequence). MN_EFULL only when a shared
  * block must be copied and no block is free. */

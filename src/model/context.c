@@ -36,13 +36,15 @@ struct mn_context {
     int32_t n_ctx, n_batch, n_seq;
     int32_t kv_dim;
     mn_kv *kv;
+    int32_t kv_type;      /* enum mn_type of the cache rows */
+    uint64_t kv_row_size; /* bytes of one position's K (or V) row */
     int32_t *seq_next;    /* scratch for batch validation [n_seq] */
     float *rope_inv_freq; /* [n_rot/2] */
     /* per-batch scratch, n_batch rows each */
     float *x, *xb, *q, *kk, *vv, *att, *hb, *hb2;
     void *xq;
     size_t xq_size;
-    float *att_acc;   /* [n_threads][head_dim] */
+    float *att_acc;   /* per thread: acc[head_dim], v row[head_dim], converted q[head_dim] */
     int32_t *out_rows;/* indices of rows whose logits are wanted */
     float *logits;
     int32_t n_logits, logits_cap;
@@ -109,6 +111,18 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     MN_RETURN_IF(p.n_seq_max > 4096, err, MN_EINVAL, "n_seq_max %d is larger than 4096", p.n_seq_max);
 
     int32_t kv_dim = hp->n_head_kv * hp->head_dim;
+    int32_t kv_type;
+    switch (p.kv_type) {
+    case MN_KV_AUTO: kv_type = !strcmp(model->type_name, "f32") ? MN_TYPE_F32 : MN_TYPE_F16; break;
+    case MN_KV_F32: kv_type = MN_TYPE_F32; break;
+    case MN_KV_F16: kv_type = MN_TYPE_F16; break;
+    case MN_KV_Q8_0: kv_type = MN_TYPE_Q8_0; break;
+    default: return mn_error_set(err, MN_EINVAL, "unknown kv_type %d", p.kv_type);
+    }
+    MN_RETURN_IF(hp->head_dim % mn_type_get(kv_type)->block_size != 0, err, MN_EINVAL,
+                 "KV cache type %s needs a head dimension that is a multiple of %d (this model: %d)",
+                 mn_type_get(kv_type)->name, mn_type_get(kv_type)->block_size, hp->head_dim);
+    uint64_t kv_row = mn_type_row_size(kv_type, kv_dim);
     /* pool: enough blocks for every sequence at full length, unless the memory cap says less; a
      * cap below one full sequence shortens n_ctx (to whole blocks) */
     int64_t blocks_per_seq = ((int64_t)p.n_ctx + MN_KV_BLOCK - 1) / MN_KV_BLOCK;
@@ -116,7 +130,7 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     if (p.mem_limit_mb > 0) {
         MN_RETURN_IF(p.mem_limit_mb > (1ull << 40), err, MN_EINVAL, "memory limit of %llu MB is absurd",
                      (unsigned long long)p.mem_limit_mb);
-        int64_t fit = mn_kv_blocks_for_bytes(hp->n_layer, kv_dim, p.mem_limit_mb * 1024u * 1024u);
+        int64_t fit = mn_kv_blocks_for_bytes(hp->n_layer, kv_row, p.mem_limit_mb * 1024u * 1024u);
         MN_RETURN_IF(fit < 1, err, MN_ENOMEM, "memory limit of %llu MB cannot hold one KV block of %d positions",
                      (unsigned long long)p.mem_limit_mb, MN_KV_BLOCK);
         if (n_blocks > fit) n_blocks = fit;
@@ -133,10 +147,12 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     ctx->n_batch = p.n_batch;
     ctx->n_seq = p.n_seq_max;
     ctx->kv_dim = kv_dim;
+    ctx->kv_type = kv_type;
+    ctx->kv_row_size = kv_row;
     mn_status s = mn_pool_create(p.n_threads, &ctx->pool, err);
     if (s != MN_OK) goto fail;
 
-    if ((s = mn_kv_create(hp->n_layer, kv_dim, (int32_t)n_blocks, p.n_seq_max, p.n_ctx, &ctx->kv, err)) != MN_OK)
+    if ((s = mn_kv_create(hp->n_layer, kv_row, (int32_t)n_blocks, p.n_seq_max, p.n_ctx, &ctx->kv, err)) != MN_OK)
         goto fail;
     size_t nb = (size_t)p.n_batch;
     size_t q_dim = (size_t)hp->n_head * (size_t)hp->head_dim;
@@ -150,7 +166,7 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     ctx->att = alloc_floats(nb * q_dim);
     ctx->hb = alloc_floats(nb * (size_t)hp->n_ff);
     ctx->hb2 = alloc_floats(nb * (size_t)hp->n_ff);
-    ctx->att_acc = alloc_floats((size_t)mn_pool_size(ctx->pool) * (size_t)hp->head_dim);
+    ctx->att_acc = alloc_floats((size_t)mn_pool_size(ctx->pool) * 3u * (size_t)hp->head_dim);
     ctx->out_rows = calloc(nb, sizeof(int32_t));
     /* activation conversion scratch: the largest of all matrices at n_batch rows */
     size_t xq = 0;
@@ -238,41 +254,53 @@ static void qkv_post(void *arg, int ith, int nth) {
         rope_row(q, hp->n_head, hp->head_dim, hp->n_rot, m->arch->rope_style, pos, ctx->rope_inv_freq);
         rope_row(k, hp->n_head_kv, hp->head_dim, hp->n_rot, m->arch->rope_style, pos, ctx->rope_inv_freq);
         int32_t seq = tok_seq(st->b, i), p = st->b->pos[i];
-        memcpy(mn_kv_k(ctx->kv, seq, st->layer, p), k, (size_t)kv_dim * sizeof(float));
-        memcpy(mn_kv_v(ctx->kv, seq, st->layer, p), v, (size_t)kv_dim * sizeof(float));
+        mn_from_f32_fn store = mn_type_get(ctx->kv_type)->from_f32;
+        store(k, mn_kv_k(ctx->kv, seq, st->layer, p), kv_dim);
+        store(v, mn_kv_v(ctx->kv, seq, st->layer, p), kv_dim);
     }
 }
 
 /* Causal attention for every (token, head) pair, split across threads. One pass over the cached
  * positions, a KV block (MN_KV_BLOCK positions) at a time, with an online softmax: scores of the
  * block, the running max m and sum l rescaled once per block, acc[head_dim] += p * v. Memory is
- * linear in the context; no score matrix exists. */
+ * linear in the context; no score matrix exists. K rows are dotted in the cache's type (q is
+ * converted once per pair to that type's vec_dot_type); V rows are widened to f32 one at a time. */
 static void attention(void *arg, int ith, int nth) {
     step *st = arg;
     mn_context *ctx = st->ctx;
     const mn_hparams *hp = &ctx->model->hp;
     const mn_kernels *k = ctx->k;
     int hd = hp->head_dim, q_dim = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
-    int kv_dim = ctx->kv_dim;
+    size_t row = ctx->kv_row_size;
+    int32_t kt = ctx->kv_type, qt = mn_type_get(kt)->vec_dot_type;
+    mn_vec_dot_fn dot = k->vec_dot[kt];
+    mn_to_f32_fn widen = k->to_f32[kt];
     float scale = 1.0f / sqrtf((float)hd);
-    float *acc = ctx->att_acc + (size_t)ith * hd;
+    float *acc = ctx->att_acc + (size_t)ith * 3 * hd, *vrow = acc + hd;
+    void *qconv = acc + 2 * hd; /* hd floats of room: enough for any conversion of hd values */
     float sc[MN_KV_BLOCK];
     int n_pairs = st->n * hp->n_head;
     for (int pi = ith; pi < n_pairs; pi += nth) {
         int i = pi / hp->n_head, h = pi % hp->n_head;
         const float *q = ctx->q + (size_t)i * q_dim + (size_t)h * hd;
+        const void *qx = q;
+        if (qt != MN_TYPE_F32) {
+            k->quantize[qt](q, qconv, hd);
+            qx = qconv;
+        }
         int32_t seq = tok_seq(st->b, i);
-        size_t head_off = (size_t)(h / group) * hd;
+        size_t head_off = mn_type_row_size(kt, (int64_t)(h / group) * hd);
         int n_pos = st->b->pos[i] + 1;
         float mx = -INFINITY, l = 0.0f;
         memset(acc, 0, (size_t)hd * sizeof(float));
         for (int blk = 0; blk * MN_KV_BLOCK < n_pos; blk++) {
-            const float *kb = mn_kv_block_k(ctx->kv, seq, st->layer, blk) + head_off;
-            const float *vb = mn_kv_block_v(ctx->kv, seq, st->layer, blk) + head_off;
+            const char *kb = (const char *)mn_kv_block_k(ctx->kv, seq, st->layer, blk) + head_off;
+            const char *vb = (const char *)mn_kv_block_v(ctx->kv, seq, st->layer, blk) + head_off;
             int n_t = n_pos - blk * MN_KV_BLOCK < MN_KV_BLOCK ? n_pos - blk * MN_KV_BLOCK : MN_KV_BLOCK;
             float bmx = -INFINITY;
             for (int t = 0; t < n_t; t++) {
-                sc[t] = k->dot_f32(hd, q, kb + (size_t)t * kv_dim) * scale;
+                dot(hd, kb + (size_t)t * row, qx, &sc[t]);
+                sc[t] *= scale;
                 if (sc[t] > bmx) bmx = sc[t];
             }
             if (bmx > mx) { /* rescale what was accumulated under the old max */
@@ -284,7 +312,12 @@ static void attention(void *arg, int ith, int nth) {
             for (int t = 0; t < n_t; t++) {
                 float e = expf(sc[t] - mx);
                 l += e;
-                k->axpy_f32(hd, e, vb + (size_t)t * kv_dim, acc);
+                const void *vsrc = vb + (size_t)t * row;
+                if (kt != MN_TYPE_F32) {
+                    widen(vsrc, vrow, hd);
+                    vsrc = vrow;
+                }
+                k->axpy_f32(hd, e, vsrc, acc);
             }
         }
         float *o = ctx->att + (size_t)i * q_dim + (size_t)h * hd;

@@ -30,7 +30,7 @@ static mn_status append(mn_kv *kv, int32_t seq, const int32_t *toks, int32_t n) 
     int32_t len = mn_kv_len(kv, seq);
     for (int32_t i = 0; i < n; i++)
         for (int l = 0; l < LAYERS; l++) {
-            float *k = mn_kv_k(kv, seq, l, len + i), *v = mn_kv_v(kv, seq, l, len + i);
+            float *k = mn_kv_k(kv, seq, l, len + i), *v = mn_kv_v(kv, seq, l, len + i); /* f32 rows */
             for (int d = 0; d < DIM; d++) {
                 k[d] = kval(toks[i], len + i, l, d);
                 v[d] = vval(toks[i], len + i, l, d);
@@ -45,10 +45,10 @@ static void check_seq(const mn_kv *kv, int32_t seq, const int32_t *toks) {
     int32_t len = mn_kv_len(kv, seq);
     for (int32_t p = 0; p < len; p++)
         for (int l = 0; l < LAYERS; l++) {
-            const float *kb = mn_kv_block_k(kv, seq, l, p / BS) + (size_t)(p % BS) * DIM;
-            const float *vb = mn_kv_block_v(kv, seq, l, p / BS) + (size_t)(p % BS) * DIM;
+            const float *kb = (const float *)mn_kv_block_k(kv, seq, l, p / BS) + (size_t)(p % BS) * DIM;
+            const float *vb = (const float *)mn_kv_block_v(kv, seq, l, p / BS) + (size_t)(p % BS) * DIM;
             for (int d = 0; d < DIM; d++) {
-                assert_true(mn_kv_k(kv, seq, l, p)[d] == kval(toks[p], p, l, d));
+                assert_true(((const float *)mn_kv_k(kv, seq, l, p))[d] == kval(toks[p], p, l, d));
                 assert_true(kb[d] == kval(toks[p], p, l, d));
                 assert_true(vb[d] == vval(toks[p], p, l, d));
             }
@@ -58,7 +58,7 @@ static void check_seq(const mn_kv *kv, int32_t seq, const int32_t *toks) {
 static void test_reserve_commit_truncate(void **state) {
     (void)state;
     mn_kv *kv = NULL;
-    assert_int_equal(mn_kv_create(LAYERS, DIM, 4, 2, 4 * BS, &kv, NULL), MN_OK);
+    assert_int_equal(mn_kv_create(LAYERS, DIM * sizeof(float), 4, 2, 4 * BS, &kv, NULL), MN_OK);
     int32_t toks[4 * BS], other[4 * BS];
     for (int i = 0; i < 4 * BS; i++) {
         toks[i] = 7 + i;
@@ -97,7 +97,7 @@ static void test_reserve_commit_truncate(void **state) {
 static void test_prefix_reuse_and_eviction(void **state) {
     (void)state;
     mn_kv *kv = NULL;
-    assert_int_equal(mn_kv_create(LAYERS, DIM, 6, 3, 8 * BS, &kv, NULL), MN_OK);
+    assert_int_equal(mn_kv_create(LAYERS, DIM * sizeof(float), 6, 3, 8 * BS, &kv, NULL), MN_OK);
     int32_t a[3 * BS + 5], bt[3 * BS + 5];
     for (int i = 0; i < 3 * BS + 5; i++) {
         a[i] = 100 + i;
@@ -144,7 +144,7 @@ static void test_prefix_reuse_and_eviction(void **state) {
 static void test_duplicate_blocks(void **state) {
     (void)state;
     mn_kv *kv = NULL;
-    assert_int_equal(mn_kv_create(LAYERS, DIM, 4, 2, 4 * BS, &kv, NULL), MN_OK);
+    assert_int_equal(mn_kv_create(LAYERS, DIM * sizeof(float), 4, 2, 4 * BS, &kv, NULL), MN_OK);
     int32_t t[BS + 1];
     for (int i = 0; i < BS + 1; i++) t[i] = i;
     assert_int_equal(append(kv, 0, t, BS), MN_OK);
@@ -162,7 +162,7 @@ static void test_duplicate_blocks(void **state) {
 static void test_copy_on_write_truncate(void **state) {
     (void)state;
     mn_kv *kv = NULL;
-    assert_int_equal(mn_kv_create(LAYERS, DIM, 8, 2, 8 * BS, &kv, NULL), MN_OK);
+    assert_int_equal(mn_kv_create(LAYERS, DIM * sizeof(float), 8, 2, 8 * BS, &kv, NULL), MN_OK);
     int32_t a[2 * BS + 1], b[2 * BS + 1];
     for (int i = 0; i < 2 * BS + 1; i++) a[i] = b[i] = 40 + i;
     assert_int_equal(append(kv, 0, a, 2 * BS + 1), MN_OK);
@@ -186,7 +186,7 @@ static void test_random_ops(void **state) {
     (void)state;
     enum { NSEQ = 4, MAXP = 6 * BS };
     mn_kv *kv = NULL;
-    assert_int_equal(mn_kv_create(LAYERS, DIM, 12, NSEQ, MAXP, &kv, NULL), MN_OK);
+    assert_int_equal(mn_kv_create(LAYERS, DIM * sizeof(float), 12, NSEQ, MAXP, &kv, NULL), MN_OK);
     int32_t ref[NSEQ][MAXP];
     srand(1234);
     int attached = 0, full = 0;
@@ -230,11 +230,11 @@ static void test_bad_geometry(void **state) {
     (void)state;
     mn_kv *kv = NULL;
     mn_error err = {0};
-    assert_int_equal(mn_kv_create(0, DIM, 4, 1, 16, &kv, &err), MN_EINVAL);
+    assert_int_equal(mn_kv_create(0, DIM * sizeof(float), 4, 1, 16, &kv, &err), MN_EINVAL);
     assert_null(kv);
-    assert_int_equal(mn_kv_create(LAYERS, DIM, -1, 1, 16, &kv, &err), MN_EINVAL);
-    assert_int_equal(mn_kv_blocks_for_bytes(LAYERS, DIM, 0), 0);
-    assert_int_equal(mn_kv_blocks_for_bytes(LAYERS, DIM, (uint64_t)LAYERS * BS * DIM * 8 * 3), 3);
+    assert_int_equal(mn_kv_create(LAYERS, DIM * sizeof(float), -1, 1, 16, &kv, &err), MN_EINVAL);
+    assert_int_equal(mn_kv_blocks_for_bytes(LAYERS, DIM * sizeof(float), 0), 0);
+    assert_int_equal(mn_kv_blocks_for_bytes(LAYERS, DIM * sizeof(float), (uint64_t)LAYERS * BS * DIM * 8 * 3), 3);
 }
 
 int main(void) {
