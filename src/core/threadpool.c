@@ -1,11 +1,20 @@
 /*
  * threadpool.c: the persistent worker pool (see threadpool.h).
  *
- * Protocol: the caller publishes (fn, arg, nth) and bumps `generation` under the mutex, then wakes
- * sleepers. A worker that sees a new generation runs fn if its index < nth, then decrements
- * `pending`. The caller runs its own share as thread 0 and waits for pending == 0 (spinning
- * briefly, then on a condition variable). Workers spin a bounded number of iterations before
- * sleeping, so a sequence of short ops does not pay a futex wake-up per op.
+ * A job is n chunks of work. The caller publishes the job and then claims chunks itself; workers
+ * that are awake claim chunks too. Claiming is a compare-and-swap on one 64-bit word holding
+ * (job generation << 32 | next chunk), so a worker that was preempted and wakes up late can never
+ * run a chunk of a job that is over: its CAS names the old generation and fails. The caller waits
+ * only for chunks that were claimed to finish (`done` == n), never for a worker merely to show up;
+ * a core that is busy with something else therefore costs at most the chunk it holds.
+ *
+ * Why a job's fields can be read without a lock: the caller writes fn/arg/n before publishing the
+ * generation (release) and rewrites them only after every chunk of that job is done. A worker reads
+ * the claim word (acquire), then the fields, then CASes the claim word from the value it read; a
+ * successful CAS proves no later job was published in between, so the fields were this job's.
+ *
+ * Idle workers spin a bounded number of steps (yielding the core every 64, which matters when the
+ * machine is oversubscribed), then sleep on a condition variable.
  */
 #include "core/threadpool.h"
 
@@ -19,6 +28,8 @@
 
 #define SPIN_ITERS 20000
 
+typedef void (*chunk_fn)(void *arg, int64_t chunk, int ith);
+
 typedef struct worker {
     struct mn_pool *pool;
     int index;
@@ -29,15 +40,20 @@ struct mn_pool {
     int n_threads;
     worker *workers; /* n_threads - 1 entries */
     pthread_mutex_t mu;
-    pthread_cond_t cv_work;
-    pthread_cond_t cv_done;
-    atomic_uint generation;
-    atomic_int pending;
-    atomic_int sleeping_caller;
-    int stop;
-    mn_pool_fn fn;
+    pthread_cond_t cv;
+    atomic_uint_fast64_t claim; /* generation << 32 | next chunk */
+    atomic_llong done;          /* chunks of the current job finished */
+    atomic_int sleepers;
+    atomic_int stop;
+    /* the current job; written by the caller only while no chunk of the previous one is pending */
+    chunk_fn fn;
     void *arg;
-    int nth;
+    int64_t n;
+    int max_threads;
+    /* adapter state for mn_pool_run */
+    mn_pool_fn run_fn;
+    void *run_arg;
+    int run_nth;
 };
 
 int mn_cpu_count(void) {
@@ -45,44 +61,59 @@ int mn_cpu_count(void) {
     return n < 1 ? 1 : (int)n;
 }
 
-static inline void cpu_relax(void) {
+/* One spin-wait step; every 64th yields the core to whoever needs it. */
+static inline void cpu_relax(int i) {
+    if ((i & 63) == 63) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
 }
 
-static void finish_one(mn_pool *pool) {
-    /* seq_cst pairs with the caller's store-then-load of sleeping_caller/pending (Dekker) */
-    if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->sleeping_caller)) {
-        pthread_mutex_lock(&pool->mu);
-        pthread_cond_signal(&pool->cv_done);
-        pthread_mutex_unlock(&pool->mu);
+/* Claims and runs chunks of the job published as generation `gen` until none are left.
+ * Returns when the claim word shows another generation or the chunks are exhausted. */
+static void work_on(mn_pool *pool, uint64_t word, int ith) {
+    uint64_t gen = word >> 32;
+    chunk_fn fn = pool->fn;
+    void *arg = pool->arg;
+    int64_t n = pool->n;
+    if (ith >= pool->max_threads) return;
+    for (;;) {
+        uint64_t idx = word & 0xffffffffu;
+        if ((word >> 32) != gen || (int64_t)idx >= n) return;
+        if (atomic_compare_exchange_weak_explicit(&pool->claim, &word, word + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            fn(arg, (int64_t)idx, ith);
+            atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
+            word = atomic_load_explicit(&pool->claim, memory_order_acquire);
+        }
+        /* on CAS failure `word` holds the current value: loop re-checks generation and index */
     }
 }
 
 static void *worker_main(void *p) {
     worker *w = p;
     mn_pool *pool = w->pool;
-    unsigned seen = 0;
+    uint64_t seen = 0; /* generation last worked on */
     for (;;) {
-        unsigned gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        for (int i = 0; gen == seen && i < SPIN_ITERS; i++) {
-            cpu_relax();
-            gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
+        uint64_t word = atomic_load_explicit(&pool->claim, memory_order_acquire);
+        for (int i = 0; (word >> 32) == seen && i < SPIN_ITERS; i++) {
+            cpu_relax(i);
+            word = atomic_load_explicit(&pool->claim, memory_order_acquire);
         }
-        if (gen == seen) {
+        if ((word >> 32) == seen) {
             pthread_mutex_lock(&pool->mu);
-            while (!pool->stop &&
-                   (gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen)
-                pthread_cond_wait(&pool->cv_work, &pool->mu);
-            int stop = pool->stop;
+            atomic_fetch_add(&pool->sleepers, 1); /* seq_cst: pairs with the caller's publish + check */
+            while (!atomic_load(&pool->stop) && ((word = atomic_load(&pool->claim)) >> 32) == seen)
+                pthread_cond_wait(&pool->cv, &pool->mu);
+            atomic_fetch_sub(&pool->sleepers, 1);
             pthread_mutex_unlock(&pool->mu);
-            if (stop) return NULL;
+            if (atomic_load(&pool->stop)) return NULL;
         }
-        seen = gen;
-        /* fn/arg/nth were written before the generation bump (release) */
-        if (w->index < pool->nth) pool->fn(pool->arg, w->index, pool->nth);
-        finish_one(pool);
+        seen = word >> 32;
+        work_on(pool, word, w->index);
     }
 }
 
@@ -92,73 +123,83 @@ mn_status mn_pool_create(int n_threads, mn_pool **out, mn_error *err) {
     MN_RETURN_IF(n_threads > 1024, err, MN_EINVAL, "thread count %d is larger than 1024", n_threads);
     mn_pool *pool = calloc(1, sizeof *pool);
     MN_RETURN_IF(!pool, err, MN_ENOMEM, "out of memory creating thread pool");
-    pool->n_threads = n_threads;
+    pool->n_threads = 1;
     pthread_mutex_init(&pool->mu, NULL);
-    pthread_cond_init(&pool->cv_work, NULL);
-    pthread_cond_init(&pool->cv_done, NULL);
+    pthread_cond_init(&pool->cv, NULL);
     if (n_threads > 1) {
         pool->workers = calloc((size_t)n_threads - 1, sizeof *pool->workers);
-        if (!pool->workers) goto fail;
+        if (!pool->workers) {
+            mn_pool_free(pool);
+            return mn_error_set(err, MN_ENOMEM, "out of memory creating thread pool");
+        }
         for (int i = 0; i < n_threads - 1; i++) {
             pool->workers[i].pool = pool;
             pool->workers[i].index = i + 1;
             if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
-                pool->n_threads = i + 1; /* the ones started so far get joined by free */
-                mn_pool_free(pool);
+                mn_pool_free(pool); /* joins the ones started so far */
                 return mn_error_set(err, MN_ENOMEM, "cannot start worker thread %d", i + 1);
             }
+            pool->n_threads = i + 2;
         }
     }
     *out = pool;
     return MN_OK;
-fail:
-    mn_pool_free(pool);
-    return mn_error_set(err, MN_ENOMEM, "out of memory creating thread pool");
 }
 
 void mn_pool_free(mn_pool *pool) {
     if (!pool) return;
     pthread_mutex_lock(&pool->mu);
-    pool->stop = 1;
-    pthread_cond_broadcast(&pool->cv_work);
+    atomic_store(&pool->stop, 1);
+    pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
-    if (pool->workers)
-        for (int i = 0; i < pool->n_threads - 1; i++) pthread_join(pool->workers[i].thread, NULL);
+    for (int i = 0; i < pool->n_threads - 1; i++) pthread_join(pool->workers[i].thread, NULL);
     free(pool->workers);
     pthread_mutex_destroy(&pool->mu);
-    pthread_cond_destroy(&pool->cv_work);
-    pthread_cond_destroy(&pool->cv_done);
+    pthread_cond_destroy(&pool->cv);
     free(pool);
 }
 
 int mn_pool_size(const mn_pool *pool) { return pool->n_threads; }
 
-void mn_pool_run(mn_pool *pool, mn_pool_fn fn, void *arg, int nth) {
-    if (nth <= 0 || nth > pool->n_threads) nth = pool->n_threads;
-    if (nth == 1 || pool->n_threads == 1) {
-        fn(arg, 0, 1);
+void mn_pool_for(mn_pool *pool, int64_t n_chunks, int max_threads,
+                 void (*fn)(void *arg, int64_t chunk, int ith), void *arg) {
+    if (n_chunks <= 0) return;
+    if (max_threads <= 0 || max_threads > pool->n_threads) max_threads = pool->n_threads;
+    if (max_threads == 1 || n_chunks == 1 || n_chunks >= ((int64_t)1 << 31)) {
+        for (int64_t c = 0; c < n_chunks; c++) fn(arg, c, 0);
         return;
     }
     pool->fn = fn;
     pool->arg = arg;
-    pool->nth = nth;
-    /* every worker acknowledges every generation, even those with index >= nth */
-    atomic_store_explicit(&pool->pending, pool->n_threads - 1, memory_order_relaxed);
-    pthread_mutex_lock(&pool->mu);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&pool->cv_work);
-    pthread_mutex_unlock(&pool->mu);
-
-    fn(arg, 0, nth);
-
-    for (int i = 0; i < SPIN_ITERS; i++) {
-        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) return;
-        cpu_relax();
+    pool->n = n_chunks;
+    pool->max_threads = max_threads;
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    uint64_t gen = (atomic_load_explicit(&pool->claim, memory_order_relaxed) >> 32) + 1;
+    uint64_t word = gen << 32;
+    atomic_store(&pool->claim, word); /* seq_cst: publish, then look for sleepers (Dekker) */
+    if (atomic_load(&pool->sleepers) > 0) {
+        pthread_mutex_lock(&pool->mu);
+        pthread_cond_broadcast(&pool->cv);
+        pthread_mutex_unlock(&pool->mu);
     }
-    pthread_mutex_lock(&pool->mu);
-    atomic_store(&pool->sleeping_caller, 1);
-    while (atomic_load(&pool->pending) != 0)
-        pthread_cond_wait(&pool->cv_done, &pool->mu);
-    atomic_store_explicit(&pool->sleeping_caller, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&pool->mu);
+    work_on(pool, word, 0);
+    for (int i = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < n_chunks; i++) cpu_relax(i);
+}
+
+static void run_adapter(void *arg, int64_t chunk, int ith) {
+    (void)ith;
+    mn_pool *pool = arg;
+    pool->run_fn(pool->run_arg, (int)chunk, pool->run_nth);
+}
+
+void mn_pool_run(mn_pool *pool, mn_pool_fn fn, void *arg, int nth) {
+    if (nth <= 0 || nth > pool->n_threads) nth = pool->n_threads;
+    if (nth == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pool->run_fn = fn;
+    pool->run_arg = arg;
+    pool->run_nth = nth;
+    mn_pool_for(pool, nth, nth, run_adapter, pool);
 }

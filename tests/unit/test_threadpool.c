@@ -75,6 +75,46 @@ static void test_jobs_after_sleep(void **state) {
     mn_pool_free(p);
 }
 
+typedef struct chunks {
+    atomic_int ran[1000];
+    atomic_int by_thread[8];
+    int slow_chunk;
+} chunks;
+
+static void chunk_fn(void *arg, int64_t c, int ith) {
+    chunks *ch = arg;
+    atomic_fetch_add(&ch->ran[c], 1);
+    atomic_fetch_add(&ch->by_thread[ith], 1);
+    if (c == ch->slow_chunk) usleep(20000); /* a thread "preempted" inside one chunk */
+}
+
+/* Every chunk runs exactly once; while one thread is stuck in a chunk, the others take the rest. */
+static void test_pool_for_chunks(void **state) {
+    (void)state;
+    mn_pool *p = NULL;
+    assert_int_equal(mn_pool_create(2, &p, NULL), MN_OK);
+    for (int round = 0; round < 200; round++) {
+        chunks ch;
+        memset(&ch, 0, sizeof ch);
+        ch.slow_chunk = round == 10 ? 0 : -1;
+        int n = 1 + round * 5 % 1000;
+        mn_pool_for(p, n, 0, chunk_fn, &ch);
+        for (int c = 0; c < n; c++) assert_int_equal(atomic_load(&ch.ran[c]), 1);
+        assert_int_equal(atomic_load(&ch.by_thread[0]) + atomic_load(&ch.by_thread[1]), n);
+        if (round == 10) { /* chunk 0 slept 20 ms: the other thread ran all of the rest */
+            int a = atomic_load(&ch.by_thread[0]), b = atomic_load(&ch.by_thread[1]);
+            assert_true(a == n - 1 || b == n - 1);
+        }
+    }
+    /* max_threads = 1 runs on the caller alone */
+    chunks ch;
+    memset(&ch, 0, sizeof ch);
+    ch.slow_chunk = -1;
+    mn_pool_for(p, 100, 1, chunk_fn, &ch);
+    assert_int_equal(atomic_load(&ch.by_thread[0]), 100);
+    mn_pool_free(p);
+}
+
 static void test_single_thread_and_bounds(void **state) {
     (void)state;
     mn_pool *p = NULL;
@@ -98,6 +138,7 @@ int main(void) {
         cmocka_unit_test(test_runs_on_each_thread_once),
         cmocka_unit_test(test_many_back_to_back_jobs),
         cmocka_unit_test(test_jobs_after_sleep),
+        cmocka_unit_test(test_pool_for_chunks),
         cmocka_unit_test(test_single_thread_and_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
