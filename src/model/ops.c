@@ -9,7 +9,6 @@
 #include "model/ops.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "kernels/types.h"
@@ -34,38 +33,30 @@ typedef struct matmul_job {
     size_t xq_stride;   /* bytes between converted rows */
     int32_t vd_type;
     void *scratch;
-    atomic_llong next_row; /* next unclaimed weight row */
-    int64_t chunk;         /* rows per claim */
+    int64_t chunk;      /* weight rows per chunk */
 } matmul_job;
 
-static void convert_rows(void *arg, int ith, int nth) {
+static void convert_row(void *arg, int64_t t, int ith) {
+    (void)ith;
     matmul_job *j = arg;
-    mn_from_f32_fn q = j->k->quantize[j->vd_type];
-    for (int t = ith; t < j->n_tok; t += nth)
-        q(j->x + (int64_t)t * j->x_stride, (char *)j->scratch + (size_t)t * j->xq_stride, j->w->n_in);
+    j->k->quantize[j->vd_type](j->x + t * j->x_stride, (char *)j->scratch + (size_t)t * j->xq_stride, j->w->n_in);
 }
 
-/* Threads claim chunks of weight rows from a shared counter instead of fixed slices, so a thread
- * that is preempted (the other core briefly busy) delays only the chunk it holds, not a whole
- * 1/nth of the matrix. */
-static void dot_rows(void *arg, int ith, int nth) {
+/* One chunk = j->chunk consecutive weight rows against every activation row. Chunks are claimed
+ * from the pool's shared counter, so a preempted thread delays only the chunk it holds. */
+static void dot_chunk(void *arg, int64_t c, int ith) {
     (void)ith;
-    (void)nth;
     matmul_job *j = arg;
     const mn_weight *w = j->w;
     mn_vec_dot_fn dot = j->k->vec_dot[w->type];
-    for (;;) {
-        int64_t rb = atomic_fetch_add_explicit(&j->next_row, j->chunk, memory_order_relaxed);
-        if (rb >= w->n_out) break;
-        int64_t r1 = rb + j->chunk < w->n_out ? rb + j->chunk : w->n_out;
-        for (int64_t r0 = rb; r0 < r1; r0 += ROW_BLOCK) {
-            int64_t re = r0 + ROW_BLOCK < r1 ? r0 + ROW_BLOCK : r1;
-            for (int t = 0; t < j->n_tok; t++) {
-                const void *xr = (const char *)j->xq + (size_t)t * j->xq_stride;
-                float *yr = j->y + (int64_t)t * j->y_stride;
-                for (int64_t r = r0; r < re; r++)
-                    dot(w->n_in, (const char *)w->data + (size_t)r * w->row_size, xr, &yr[r]);
-            }
+    int64_t rb = c * j->chunk, r1 = rb + j->chunk < w->n_out ? rb + j->chunk : w->n_out;
+    for (int64_t r0 = rb; r0 < r1; r0 += ROW_BLOCK) {
+        int64_t re = r0 + ROW_BLOCK < r1 ? r0 + ROW_BLOCK : r1;
+        for (int t = 0; t < j->n_tok; t++) {
+            const void *xr = (const char *)j->xq + (size_t)t * j->xq_stride;
+            float *yr = j->y + (int64_t)t * j->y_stride;
+            for (int64_t r = r0; r < re; r++)
+                dot(w->n_in, (const char *)w->data + (size_t)r * w->row_size, xr, &yr[r]);
         }
     }
 }
@@ -73,24 +64,23 @@ static void dot_rows(void *arg, int ith, int nth) {
 void mn_matmul(mn_pool *pool, const mn_kernels *k, const mn_weight *w, const float *x,
                int64_t x_stride, int n_tok, float *y, int64_t y_stride, void *scratch) {
     const mn_type_traits *tt = mn_type_get(w->type);
-    matmul_job j = {k, w, x, x_stride, n_tok, y, y_stride, NULL, 0, tt->vec_dot_type, scratch, 0, 0};
+    matmul_job j = {k, w, x, x_stride, n_tok, y, y_stride, NULL, 0, tt->vec_dot_type, scratch, 0};
     if (tt->vec_dot_type == MN_TYPE_F32) {
         j.xq = x;
         j.xq_stride = (size_t)x_stride * sizeof(float);
     } else {
         j.xq = scratch;
         j.xq_stride = mn_type_row_size(tt->vec_dot_type, w->n_in);
-        mn_pool_run(pool, convert_rows, &j, n_tok);
+        mn_pool_for(pool, n_tok, 0, convert_row, &j);
     }
     /* fewer threads when there is too little work to share (a thread per ~64K weights) */
     int64_t work = w->n_out * w->n_in * (int64_t)n_tok;
     int nth = (int)(work / 65536) + 1;
     if (nth > mn_pool_size(pool)) nth = mn_pool_size(pool);
-    /* ~8 claims per thread: enough to rebalance, few enough that the counter stays cold */
+    /* ~8 chunks per thread: enough to rebalance, few enough that the counter stays cold */
     j.chunk = (w->n_out + 8 * nth - 1) / (8 * nth);
     if (j.chunk < ROW_BLOCK) j.chunk = ROW_BLOCK;
-    atomic_store_explicit(&j.next_row, 0, memory_order_relaxed);
-    mn_pool_run(pool, dot_rows, &j, nth);
+    mn_pool_for(pool, (w->n_out + j.chunk - 1) / j.chunk, nth, dot_chunk, &j);
 }
 
 void mn_rmsnorm(float *o, const float *x, const float *weight, int n, float eps) {
