@@ -201,7 +201,7 @@ mn_status mn_token_to_piece(const mn_tokenizer *tok, int32_t id, int show_specia
 
 typedef struct mn_sampler mn_sampler;
 
-/* The chain runs in this order: logit hook and logit bias, penalties, top-k, top-p, min-p,
+/* The chain runs in this order: logit hook, logit bias, penalties, top-k, top-p, min-p,
  * temperature, then a draw (or argmax when temperature <= 0). A stage is off at its neutral value
  * and is then not part of the chain at all. Top-p and min-p see the distribution at temperature 1
  * (temperature comes last, as in llama.cpp).
@@ -277,13 +277,16 @@ mn_status mn_sampler_last(const mn_sampler *s, mn_sample_info *out);
 /* Sparse additive logit bias (OpenAI logit_bias), applied to every later sample until replaced:
  * logit[ids[i]] += bias[i]. Replaces the previous bias; n == 0 clears it. Ids repeated add up.
  * Errors (MN_EINVAL, nothing changed): an id outside [0, n_vocab), a bias that is not finite or
- * outside [-100, 100], n < 0 or n > n_vocab, NULL arrays with n > 0. MN_ENOMEM. */
+ * outside [-100, 100], n < 0 or n > n_vocab, NULL arrays with n > 0. MN_ENOMEM. The message of
+ * a failure is in mn_sampler_errmsg(s). Setting it allocates; sampling with it does not. */
 mn_status mn_sampler_set_logit_bias(mn_sampler *s, const int32_t *ids, const float *bias, int32_t n);
 
 /* A hook that edits the logits before every sample: for grammars (set forbidden tokens to
- * -INFINITY), watermarks or custom biases. It gets a private copy of the n_vocab logits (the
- * caller's array is never modified), runs on the thread that calls mn_sampler_sample, and must
- * not call back into s. NaN it writes counts as -Inf. fn NULL removes the hook. */
+ * -INFINITY), watermarks or custom biases. It gets a private copy of the n_vocab logits as passed
+ * to mn_sampler_sample (the caller's array is never modified; the logit bias is added after the
+ * hook), runs on the thread that calls mn_sampler_sample, and must not call back into s. NaN it
+ * writes counts as -Inf; if it forbids every token the sample returns 0 with n_possible 0.
+ * fn NULL removes the hook (user is then ignored). */
 typedef void (*mn_logit_hook)(void *user, float *logits, int32_t n_vocab);
 void mn_sampler_set_logit_hook(mn_sampler *s, mn_logit_hook fn, void *user);
 

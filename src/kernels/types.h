@@ -4,6 +4,12 @@
  * give the scalar reference functions. A new quant type = one row + one reference implementation +
  * tests, and no new switch statements in callers.
  *
+ * Geometry (name, block_size, type_size) is filled for every standard id, so a GGUF reader can
+ * validate any file; the function pointers only for types minnow computes with (f32, f16, bf16,
+ * q8_0, q4_0). Activations: f32/f16/bf16 weights take F32 activations (exact, and the weight
+ * widening is one instruction); q8_0/q4_0 weights take Q8_0 activations (integer dot products).
+ * The quantizers reproduce ggml's reference rules bit for bit (see kernels/ref/ref_quants.c).
+ *
  * Block layouts (little-endian, packed, no padding):
  *   Q8_0  (32 weights, 34 B): f16 d; int8 qs[32];                 w = d * qs[i]
  *   Q4_0  (32 weights, 18 B): f16 d; uint8 qs[16];                w[i] = d * ((qs[i] & 15) - 8),
@@ -63,7 +69,7 @@ typedef void (*mn_from_f32_fn)(const float *src, void *dst, int64_t n);
 typedef void (*mn_vec_dot_fn)(int64_t n, const void *w, const void *x, float *out);
 
 typedef struct mn_type_traits {
-    const char *name;        /* lower-case GGUF name: "f32", "q8_0" ... */
+    const char *name;        /* ggml's spelling: "f32", "q8_0", "q4_K" (lookups ignore case) */
     int32_t block_size;      /* elements per block (1 for plain types) */
     int32_t type_size;       /* bytes per block */
     bool is_quant;
@@ -77,10 +83,13 @@ typedef struct mn_type_traits {
 const mn_type_traits *mn_type_get(int32_t type);
 /* Type id for a name ("q8_0", case-insensitive), or -1. */
 int32_t mn_type_from_name(const char *name);
-/* Bytes of a row of n elements; 0 when n is not a multiple of the block size or the type unknown. */
+/* Bytes of a row of n elements; 0 when n is negative or not a multiple of the block size, the type
+ * is unknown, or the size would overflow uint64. */
 uint64_t mn_type_row_size(int32_t type, int64_t n);
 
-/* IEEE half and bfloat16 conversions (round-to-nearest-even for the narrowing ones). */
+/* IEEE half and bfloat16 conversions. Narrowing rounds to nearest even (overflow -> inf,
+ * subnormals kept); f16 matches the F16C instructions bit for bit, NaNs included (they come out
+ * quiet, sign and top payload bits kept); bf16 NaNs likewise come out quiet. */
 float mn_f16_to_f32(uint16_t h);
 uint16_t mn_f32_to_f16(float f);
 float mn_bf16_to_f32(uint16_t h);

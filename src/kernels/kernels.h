@@ -1,0 +1,58 @@
+/*
+ * kernels.h: the run-time kernel table. One const mn_kernels per instruction set (scalar
+ * reference, AVX2, AVX-512); mn_kernels_get() picks the best one the CPU supports, once per
+ * process, and every hot loop calls through it. Kernels never re-check CPU features themselves.
+ *
+ * Contract of every entry (same as the typedefs in types.h):
+ *   - vec_dot[t](n, w, x, out): *out = sum_i w[i] * x[i], w a row of type t, x a row of type
+ *     mn_type_get(t)->vec_dot_type (F32 for f32/f16/bf16 weights, Q8_0 for q8_0/q4_0 weights).
+ *     For quantized types n must be a multiple of the block size (32); for f32/f16/bf16 any
+ *     n >= 0 works (SIMD body + scalar or masked tail).
+ *   - quantize[t](src, dst, n): f32 -> type t. Filled for every vec_dot_type (so a caller can always
+ *     quantize activations with quantize[traits->vec_dot_type]; quantize[F32] is a plain copy) and
+ *     for f16/bf16 (KV cache). The Q8_0 quantizer is bit-identical to the reference in every table.
+ *   - to_f32[t](src, dst, n): type t -> f32, bit-identical to the reference (a dequantized weight
+ *     is one multiply d * q, so SIMD and scalar agree exactly).
+ *   - A NULL entry means "type not supported"; callers check once at load time.
+ *   - Pointers: Q8_0/Q4_0 blocks may sit at any address; f32 arrays must be 4-byte and f16/bf16
+ *     arrays 2-byte aligned (SIMD loads are unaligned, but scalar tails index the arrays).
+ *     Buffers must not overlap, except axpy's x == y.
+ *   - SIMD results differ from the reference only by float summation order (integer block sums
+ *     are exact); tests/unit/test_kernels.c holds the error budgets.
+ * Thread-safety: tables are immutable; every kernel is reentrant and keeps no state.
+ */
+#ifndef MN_KERNELS_KERNELS_H
+#define MN_KERNELS_KERNELS_H
+
+#include <stdint.h>
+
+#include "kernels/types.h"
+
+typedef struct mn_kernels {
+    const char *isa;                        /* "scalar", "avx2", "avx512" */
+    mn_vec_dot_fn vec_dot[MN_TYPE_COUNT];   /* per weight type; NULL = unsupported */
+    mn_from_f32_fn quantize[MN_TYPE_COUNT]; /* fast activation quantizer, indexed by vec_dot_type */
+    mn_to_f32_fn to_f32[MN_TYPE_COUNT];     /* fast dequantize */
+    /* y[i] += a * x[i], n elements (any n >= 0) */
+    void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
+    /* sum x[i]*y[i] (any n >= 0) */
+    float (*dot_f32)(int64_t n, const float *x, const float *y);
+} mn_kernels;
+
+/* Table chosen once (pthread_once) from CPU detection, overridable by env MINNOW_ISA=scalar|avx2|
+ * avx512 (an ISA the CPU lacks, or an unknown name, falls back to the best available, with one
+ * warning on stderr). Builds with -DMN_FORCE_SCALAR always get the scalar table.
+ * Never NULL; borrowed, valid for the life of the process. */
+const mn_kernels *mn_kernels_get(void);
+
+/* The table of one ISA, or NULL when this CPU lacks it or the name is unknown (for tests and
+ * benchmarks comparing variants). "scalar" is always available. */
+const mn_kernels *mn_kernels_for_isa(const char *isa);
+
+/* The selection rule of mn_kernels_get() as a pure function, for tests: the table for the
+ * override request (NULL or "": no override). When the request cannot be honoured, writes a
+ * one-line reason to warn (if warn_size > 0; otherwise warn may be NULL) and returns the best
+ * available table; warn is set to "" when there is nothing to say. Never NULL. */
+const mn_kernels *mn_kernels_select(const char *request, char *warn, int warn_size);
+
+#endif
