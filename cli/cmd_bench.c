@@ -28,6 +28,7 @@ static void usage(FILE *f) {
             "  -n, --gen N         decode steps per measurement (default 64; 0 = none)\n"
             "  -d, --depth LIST    context depths for decode (default 0)\n"
             "  -r, --repeats N     repeats of each measurement (default 5)\n"
+            "      --kv-type T     KV cache type: f32, f16, q8_0 (default: f32 for f32 models, else f16)\n"
             "      --json          one JSON object per line per measurement\n");
 }
 
@@ -153,7 +154,7 @@ static long rss_mb(void) {
 
 int cmd_bench(int argc, char **argv) {
     const char *models[8];
-    int n_models = 0, json = 0, n_thr = 0, n_pp = 2, n_depth = 1;
+    int n_models = 0, json = 0, n_thr = 0, n_pp = 2, n_depth = 1, kv_type = 0;
     int64_t thr[MAX_LIST], pp[MAX_LIST] = {128, 512}, depth[MAX_LIST] = {0}, n_gen = 64, reps = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -183,6 +184,8 @@ int cmd_bench(int argc, char **argv) {
             if (!parse_list(a, v, 0, 1 << 20, depth, &n_depth)) return 2;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--gen")) {
             if (!cli_parse_i64("bench", a, v, 0, 1 << 16, &n_gen)) return 2;
+        } else if (!strcmp(a, "--kv-type")) {
+            if ((kv_type = cli_parse_kv_type("bench", v)) < 0) return 2;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repeats")) {
             if (!cli_parse_i64("bench", a, v, 1, 1000, &reps)) return 2;
         } else {
@@ -257,6 +260,7 @@ int cmd_bench(int argc, char **argv) {
             cp.n_ctx = n_ctx;
             cp.n_batch = n_batch;
             cp.n_threads = (int32_t)thr[ti];
+            cp.kv_type = kv_type;
             if (mn_context_create(model, &cp, &ctx[ti], &err) != MN_OK) {
                 fprintf(stderr, "minnow bench: %s\n", err.message);
                 rc = 1;

@@ -3,6 +3,8 @@
  */
 #include "util.h"
 
+#include "minnow.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,6 +123,14 @@ char *cli_read_file(const char *cmd, const char *path, size_t max_bytes, size_t 
     buf[len] = '\0';
     *len_out = len;
     return buf;
+}
+
+int cli_parse_kv_type(const char *cmd, const char *s) {
+    if (s && !strcmp(s, "f32")) return MN_KV_F32;
+    if (s && !strcmp(s, "f16")) return MN_KV_F16;
+    if (s && !strcmp(s, "q8_0")) return MN_KV_Q8_0;
+    fprintf(stderr, "minnow %s: --kv-type must be f32, f16 or q8_0 (got '%s')\n", cmd, s ? s : "");
+    return -1;
 }
 
 double cli_now(void) {

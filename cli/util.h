@@ -17,6 +17,9 @@ int cli_parse_ids(const char *cmd, const char *flag, const char *s, int32_t **ou
 /* Reads a whole file into a malloc'd NUL-terminated buffer; prints an error and returns NULL. */
 char *cli_read_file(const char *cmd, const char *path, size_t max_bytes, size_t *len_out);
 
+/* "f32" | "f16" | "q8_0" -> enum mn_kv_type; prints an error and returns -1 otherwise. */
+int cli_parse_kv_type(const char *cmd, const char *s);
+
 double cli_now(void); /* seconds, monotonic */
 
 /* Progress bar on stderr (no-op unless stderr is a tty). user: the label string. */

@@ -8,6 +8,7 @@
  * or an unsupported type is an error naming the tensor.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,10 @@ static mn_status bind_matrix(const mn_gguf_tensor *t, const mn_hparams *hp, int 
     MN_RETURN_IF(!tt || !tt->vec_dot || !tt->to_f32, err, MN_EUNSUPPORTED,
                  "tensor '%s' has type %s, which minnow cannot compute with yet", t->name,
                  tt ? tt->name : "unknown");
+    /* plain-element types are read as float/uint16 arrays: their data must be element-aligned
+     * (a file with general.alignment 1 could place them anywhere) */
+    MN_RETURN_IF(!tt->is_quant && (uintptr_t)t->data % (uintptr_t)tt->type_size != 0, err, MN_EBADFILE,
+                 "tensor '%s' (%s) is not aligned to %d bytes in the file", t->name, tt->name, tt->type_size);
     w->data = t->data;
     w->type = t->type;
     w->n_in = t->ne[0];
@@ -203,6 +208,8 @@ static mn_status load_vector(const mn_gguf_tensor *t, const mn_hparams *hp, int 
                  tt ? tt->name : "unknown");
     MN_RETURN_IF(t->ne[0] % tt->block_size != 0, err, MN_EBADFILE, "tensor '%s': bad length",
                  t->name);
+    MN_RETURN_IF(!tt->is_quant && (uintptr_t)t->data % (uintptr_t)tt->type_size != 0, err, MN_EBADFILE,
+                 "tensor '%s' (%s) is not aligned to %d bytes in the file", t->name, tt->name, tt->type_size);
     tt->to_f32(t->data, dst, t->ne[0]);
     return MN_OK;
 }
