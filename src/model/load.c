@@ -16,10 +16,7 @@
 #include "core/status.h"
 #include "kernels/types.h"
 #include "model/model.h"
-#if __has_include("tokenizer/tokenizer.h") /* TEMPORARY until the tokenizer lands */
 #include "tokenizer/tokenizer.h"
-#define MN_HAVE_TOKENIZER 1
-#endif
 
 static const mn_arch ARCHS[] = {
     {"llama", MN_ROPE_ADJACENT, false},
@@ -324,9 +321,7 @@ static mn_status bind_tensors(mn_model *m, mn_error *err) {
 
 void mn_model_free(mn_model *m) {
     if (!m) return;
-#ifdef MN_HAVE_TOKENIZER
     mn_tokenizer_free(m->tokenizer);
-#endif
     free(m->layers);
     free(m->owned);
     free(m->name);
@@ -368,7 +363,6 @@ mn_status mn_model_load(const char *path, const mn_model_params *params, mn_mode
         goto fail;
     }
 
-#ifdef MN_HAVE_TOKENIZER
     s = mn_tokenizer_from_gguf(m->gguf, &m->tokenizer, err);
     if (s == MN_ENOTFOUND) {
         m->tokenizer = NULL;
@@ -381,7 +375,6 @@ mn_status mn_model_load(const char *path, const mn_model_params *params, mn_mode
                          mn_tokenizer_n_vocab(m->tokenizer), m->hp.n_vocab);
         goto fail;
     }
-#endif
     *out = m;
     return MN_OK;
 fail:
