@@ -15,6 +15,7 @@ typedef struct command {
 
 static const command COMMANDS[] = {
     {"run", cmd_run, "generate text (or token ids) from a model"},
+    {"chat", cmd_chat, "interactive chat with the model's chat template"},
     {"perplexity", cmd_perplexity, "measure a model's perplexity on a text or token file"},
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensors"},
     {"tokenize", cmd_tokenize, "turn text into token ids with a model's vocabulary"},
@@ -22,6 +23,7 @@ static const command COMMANDS[] = {
     {"quantize", cmd_quantize, "requantize a GGUF model's weights"},
     {"synth", cmd_synth, "write a random-weight model with a real architecture's shapes"},
     {"bench", cmd_bench, "measure prefill/decode speed against the memory-bandwidth bound"},
+    {"serve", cmd_serve, "serve the OpenAI-compatible HTTP API with continuous batching"},
 };
 
 static void usage(FILE *f) {

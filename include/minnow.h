@@ -170,32 +170,169 @@ void mn_context_kv_stats(const mn_context *ctx, mn_kv_stats *out);
 
 /* ---------------------------------------------------------------- tokenizer ------------------ */
 
+/* A vocabulary and its encoder: SentencePiece (tokenizer.ggml.model "llama") or byte-level BPE
+ * ("gpt2", with the pre-tokenizer named by tokenizer.ggml.pre), reproducing llama.cpp's ids.
+ * Immutable after load: any number of threads may encode and decode with one tokenizer at once. */
 typedef struct mn_tokenizer mn_tokenizer;
 
-/* Loads only the vocabulary of a GGUF file (weights not needed). */
+/* Loads only the vocabulary of a GGUF file (weights not needed; the file is closed on return).
+ * Errors: MN_ENOTFOUND (no file, or a file without tokenizer.ggml.model), MN_EUNSUPPORTED
+ * (another tokenizer model or pre-tokenizer), MN_EBADFILE (malformed metadata: err names the key),
+ * MN_ENOMEM. out: OUT, owned by caller, NULL on failure. err: may be NULL. */
 mn_status mn_tokenizer_load(const char *path, mn_tokenizer **out, mn_error *err);
 void mn_tokenizer_free(mn_tokenizer *tok);
 
 enum {
     MN_TOKENIZE_ADD_BOS = 1 << 0,  /* prepend BOS when the vocabulary adds one */
     MN_TOKENIZE_PARSE_SPECIAL = 1 << 1, /* text like "<|im_start|>" becomes the special token */
+    MN_TOKENIZE_ADD_EOS = 1 << 2,  /* append EOS when the vocabulary adds one (add_eos_token) */
 };
+
+/* Longest text one mn_tokenize call accepts (MN_ETOOBIG beyond): split bigger inputs. */
+#define MN_TOKENIZE_MAX_BYTES ((size_t)16 << 20)
+/* No text of len bytes ever needs more ids than this (byte fallback of escaped spaces, plus
+ * BOS/EOS): an out array this long never gets MN_EFULL. */
+#define MN_TOKENIZE_MAX_TOKENS(len) (4 * (size_t)(len) + 8)
 
 int32_t mn_tokenizer_n_vocab(const mn_tokenizer *tok);
 int32_t mn_tokenizer_bos(const mn_tokenizer *tok); /* -1 when none */
 int32_t mn_tokenizer_eos(const mn_tokenizer *tok); /* -1 when none */
 /* Non-zero when generation should stop at id (EOS, EOT, EOM...). */
 int mn_tokenizer_is_eog(const mn_tokenizer *tok, int32_t id);
+/* The model's chat template (tokenizer.chat_template), NUL-terminated; NULL when the file has
+ * none. Borrowed from tok. */
+const char *mn_tokenizer_chat_template(const mn_tokenizer *tok);
 
 /* Encodes text (len bytes, any bytes allowed) into ids. Writes at most cap ids to out and sets
- * *n_out to the number the text needs (so a call with cap 0 measures). MN_EFULL when cap was short. */
+ * *n_out to the number the text needs (so a call with cap 0 measures). MN_EFULL when cap was short.
+ * Empty text gives no ids (only BOS/EOS if asked). Special tokens: tokens the vocabulary added as
+ * user-defined (not control) are always recognised in the text; CONTROL tokens ("<|im_end|>",
+ * "<s>") only with MN_TOKENIZE_PARSE_SPECIAL, otherwise their text is ordinary text.
+ * Ill-formed UTF-8 never fails: SentencePiece encodes the raw bytes (byte fallback); byte-level
+ * BPE encodes each ill-formed subpart as U+FFFD. Cost is O(len log len).
+ * Errors: MN_EINVAL (NULL tok/n_out, NULL text with len > 0, NULL out with cap > 0, unknown flag
+ * bits), MN_ETOOBIG (len > MN_TOKENIZE_MAX_BYTES), MN_EFULL, MN_ENOMEM. */
 mn_status mn_tokenize(const mn_tokenizer *tok, const char *text, size_t len, int flags, int32_t *out,
                       size_t cap, size_t *n_out);
 
 /* The bytes of one token (byte tokens decoded, SentencePiece "▁" as space). Special tokens give
- * their text only when show_special. Writes at most cap bytes, sets *n_out to the full length. */
+ * their text only when show_special. Writes at most cap bytes, sets *n_out to the full length.
+ * MN_EINVAL for an id outside [0, n_vocab); MN_EFULL when cap was short. */
 mn_status mn_token_to_piece(const mn_tokenizer *tok, int32_t id, int show_special, char *buf,
                             size_t cap, size_t *n_out);
+
+enum {
+    MN_DETOK_SPECIAL = 1 << 0,     /* control/unknown tokens give their text ("<s>") */
+    MN_DETOK_STRIP_SPACE = 1 << 1, /* ids start a sequence: drop the space a SentencePiece
+                                      vocabulary prefixed (one leading space of the first piece) */
+};
+
+/* Decodes ids into the bytes they stand for (the concatenated pieces; may be ill-formed UTF-8
+ * when the ids split a character, use mn_detok for text that must be valid). Writes at most cap
+ * bytes and sets *n_out to the full length. flags: MN_DETOK_*. Errors: MN_EINVAL (an id out of
+ * range, bad arguments; nothing written), MN_EFULL. For SentencePiece without MN_DETOK_SPECIAL,
+ * mn_detokenize(mn_tokenize(text)) == text with MN_DETOK_STRIP_SPACE, except that "▁" (U+2581)
+ * in the text comes back as a space; byte-level BPE gives back valid UTF-8 text exactly. */
+mn_status mn_detokenize(const mn_tokenizer *tok, const int32_t *ids, size_t n_ids, int flags, char *buf,
+                        size_t cap, size_t *n_out);
+
+/* Streaming detokenizer: turns ids, one at a time, into text that is always valid UTF-8. A
+ * character split across tokens is held back until complete; ill-formed bytes become U+FFFD; an
+ * incomplete sequence still held at mn_detok_flush becomes one U+FFFD. The tokenizer must outlive
+ * it. One thread at a time. Pushing never allocates. */
+typedef struct mn_detok mn_detok;
+
+/* flags: MN_DETOK_*. out: OUT, owned by caller. MN_EINVAL, MN_ENOMEM. */
+mn_status mn_detok_create(const mn_tokenizer *tok, int flags, mn_detok **out);
+void mn_detok_free(mn_detok *d);
+/* Adds one token; text and len get the bytes now ready (possibly none), borrowed: valid until
+ * the next call on d. MN_EINVAL for an id out of range (d unchanged). */
+mn_status mn_detok_push(mn_detok *d, int32_t id, const char **text, size_t *len);
+/* Ends the stream: returns what was held back (as U+FFFD). d can go on being used. */
+mn_status mn_detok_flush(mn_detok *d, const char **text, size_t *len);
+/* Forgets held bytes and starts a new sequence (MN_DETOK_STRIP_SPACE applies again). */
+void mn_detok_reset(mn_detok *d);
+
+/* ---------------------------------------------------------------- chat templates ------------- */
+
+/* A chat template turns a conversation into the prompt text a model was trained on. minnow renders
+ * the model's own template (tokenizer.chat_template: a Jinja template, as in HF
+ * tokenizer_config.json) with a built-in interpreter for the Jinja subset chat templates use, run
+ * the way HF transformers runs them (trim_blocks, lstrip_blocks, break/continue, raise_exception,
+ * strftime_now, namespace, tojson with ensure_ascii off). The variables bound are messages,
+ * add_generation_prompt, bos_token, eos_token, tools (none when absent), documents (none), plus
+ * any from mn_chat_params.vars_json. A template cannot reach host code, and every render is
+ * bounded in steps, nesting, memory and output (the limits below); a template that loops forever
+ * or explodes fails with an error instead of hanging. */
+
+/* One message. Zero-initialise it: fields added in later versions are then NULL (absent). */
+typedef struct mn_chat_message {
+    const char *role;              /* "system", "user", "assistant", "tool"...; required */
+    const char *content;           /* UTF-8 text; NULL: message.content is none (e.g. an
+                                      assistant turn that only calls tools) */
+    const char *tool_calls_json;   /* NULL (absent) or a JSON array: message.tool_calls
+                                      (OpenAI shape: [{"type":"function","function":{...}}]) */
+    const char *tool_call_id;      /* NULL (absent) or message.tool_call_id (tool results) */
+    const char *name;              /* NULL (absent) or message.name */
+    const char *reasoning_content; /* NULL (absent) or message.reasoning_content */
+} mn_chat_message;
+
+typedef struct mn_chat_params {
+    int add_generation_prompt; /* non-zero: end with the opening of an assistant turn. default 1 */
+    const char *bos_token;     /* bound to bos_token; NULL: "". default NULL */
+    const char *eos_token;     /* bound to eos_token; NULL: "". default NULL */
+    const char *tools_json;    /* NULL (tools is none) or a JSON array of tool definitions */
+    const char *vars_json;     /* NULL or a JSON object whose members become template variables
+                                  (date_string, enable_thinking...), overriding the above */
+    int64_t now;               /* seconds since the epoch that strftime_now formats in local time;
+                                  0: the current time. default 0 */
+    uint64_t n_steps_max;      /* evaluation steps (1 per node evaluated, 1 per 64 bytes of text
+                                  built); 0: default MN_CHAT_STEPS_DEFAULT */
+    uint32_t depth_max;        /* nesting of evaluation (expressions, blocks, macro calls), at most
+                                  4096; 0: default MN_CHAT_DEPTH_DEFAULT */
+    size_t out_bytes_max;      /* bytes of output (and of any one string); 0: default
+                                  MN_CHAT_OUT_BYTES_DEFAULT */
+    size_t mem_bytes_max;      /* bytes a render may allocate; 0: default MN_CHAT_MEM_BYTES_DEFAULT */
+} mn_chat_params;
+
+#define MN_CHAT_STEPS_DEFAULT 4000000u          /* ~0.1 s; a 1000-message chat takes ~100k */
+#define MN_CHAT_DEPTH_DEFAULT 256u
+#define MN_CHAT_OUT_BYTES_DEFAULT ((size_t)16 << 20)
+#define MN_CHAT_MEM_BYTES_DEFAULT ((size_t)256 << 20)
+#define MN_CHAT_TEMPLATE_BYTES_MAX ((size_t)1 << 20) /* longer templates are refused */
+#define MN_CHAT_MESSAGES_MAX ((size_t)1 << 20)
+
+mn_chat_params mn_chat_default_params(void);
+
+/* A parsed template: immutable, so one may be rendered by any number of threads at once. */
+typedef struct mn_chat_template mn_chat_template;
+
+/* Parses a template. src NULL or "": the ChatML template (mn_chat_template_chatml), and, when err
+ * is non-NULL, err->status MN_OK with a warning in err->message ("" otherwise on success).
+ * Errors: MN_EINVAL (syntax error, with line and column), MN_EUNSUPPORTED (a Jinja feature this
+ * interpreter lacks: an unknown-here filter, tag or extension), MN_ETOOBIG (longer than
+ * MN_CHAT_TEMPLATE_BYTES_MAX), MN_EFULL (nested too deeply), MN_ENOMEM.
+ * out: OUT, owned by caller (mn_chat_template_free). err: may be NULL. */
+mn_status mn_chat_template_create(const char *src, mn_chat_template **out, mn_error *err);
+void mn_chat_template_free(mn_chat_template *t);
+/* Non-zero when t is the ChatML fallback (created from NULL or ""). */
+int mn_chat_template_is_fallback(const mn_chat_template *t);
+/* The ChatML template used when a model has none. Static storage. */
+const char *mn_chat_template_chatml(void);
+
+/* Renders msgs[0..n_msgs) (msgs may be NULL when n_msgs is 0). params: may be NULL (defaults).
+ * out: OUT, malloc'd and NUL-terminated, owned by caller (free()); NULL on failure. out_len: OUT,
+ * may be NULL. err: may be NULL; on success it holds "" or a warning (ChatML fallback).
+ * Errors: MN_EINVAL (a message without role, invalid JSON in a field, a template runtime error
+ * such as raise_exception("...") whose text the message carries, with line and column),
+ * MN_EUNSUPPORTED, MN_EFULL (step, nesting or memory budget), MN_ETOOBIG (output budget),
+ * MN_ENOMEM. Thread-safe for distinct out pointers. */
+mn_status mn_chat_template_render(const mn_chat_template *t, const mn_chat_message *msgs, size_t n_msgs,
+                                  const mn_chat_params *params, char **out, size_t *out_len, mn_error *err);
+
+/* mn_chat_template_create + render + free in one call (tmpl NULL or "": ChatML with a warning). */
+mn_status mn_chat_render(const char *tmpl, const mn_chat_message *msgs, size_t n_msgs,
+                         const mn_chat_params *params, char **out, size_t *out_len, mn_error *err);
 
 /* ---------------------------------------------------------------- sampler -------------------- */
 
