@@ -25,6 +25,28 @@
  * mn_gguf_open_memory, points into the caller's buffer). The file stays open while mapped; its size
  * is checked at open, so a later truncation by another process is the caller's risk (replace model
  * files by rename).
+ *
+ * Validation rules beyond the layout above (all MN_EBADFILE unless noted):
+ *   - magic "GGUF"; version 2 or 3 (0, 1 and newer: MN_EUNSUPPORTED "unsupported version N");
+ *   - n_kv <= bytes left / 13 and n_tensors <= bytes left / 32 (the smallest records), checked
+ *     before any allocation; string lengths and array counts likewise bounded by the bytes left;
+ *     everything allocated is at most about 5x the file size;
+ *   - value and array element types inside the enum; arrays nest at most MN_GGUF_MAX_DEPTH deep;
+ *     bool values are 0 or 1;
+ *   - keys: non-empty, valid UTF-8, no NUL byte, unique;
+ *   - general.alignment, when present: uint32, power of two, <= MN_GGUF_MAX_ALIGNMENT;
+ *   - tensor names: non-empty, < MN_GGUF_MAX_NAME bytes, valid UTF-8, no NUL, unique;
+ *   - n_dims in [1, 4]; every ne in [1, INT64_MAX]; element count and byte size must not overflow;
+ *     type id known to mn_type_get; ne[0] a multiple of the type's block size;
+ *   - offsets multiples of the alignment; in offset order the tensors are packed: the first at 0,
+ *     each next one at the previous end rounded up to the alignment (overlaps and gaps rejected),
+ *     and all inside the file. A file with no tensors may end before the padded data section.
+ * Error messages (mn_error.message) name the problem and its place (key name, tensor name or byte
+ * offset) but never the path: callers prefix it. I/O failures: MN_ENOTFOUND (no such file),
+ * MN_EIO, MN_ENOMEM.
+ *
+ * Thread-safety: an mn_gguf is immutable after open; any number of threads may read it. Writers are
+ * single-threaded objects.
  */
 #ifndef MN_GGUF_H
 #define MN_GGUF_H
@@ -56,6 +78,11 @@ enum mn_gguf_type {
 #define MN_GGUF_DEFAULT_ALIGNMENT 32
 #define MN_GGUF_MAX_DIMS 4
 #define MN_GGUF_MAX_NAME 64 /* tensor names must be shorter than this (standard readers' limit) */
+/* general.alignment must be a power of two no larger than this (16 MiB: far above any real use,
+ * typically 32 or a page, and small enough that padding arithmetic cannot wrap). */
+#define MN_GGUF_MAX_ALIGNMENT (1u << 24)
+/* Arrays may nest this many levels (an array of arrays of strings is 2). Deeper: MN_EBADFILE. */
+#define MN_GGUF_MAX_DEPTH 8
 
 /* A string inside the file: not NUL-terminated. */
 typedef struct mn_gguf_str {
@@ -114,7 +141,9 @@ const mn_gguf_value *mn_gguf_value_at(const mn_gguf *g, int64_t i);
 const mn_gguf_value *mn_gguf_get(const mn_gguf *g, const char *key);
 
 /* Typed getters: MN_ENOTFOUND when absent (err untouched), MN_EBADFILE when the type does not fit
- * (any integer type converts when the value fits the target; floats accept FLOAT32/FLOAT64). */
+ * (any integer type converts when the value fits the target; floats accept FLOAT32/FLOAT64, and a
+ * finite float64 beyond float's range is refused; bool is not an integer). The message names the
+ * key. Outputs are written only on MN_OK. */
 mn_status mn_gguf_get_u32(const mn_gguf *g, const char *key, uint32_t *out, mn_error *err);
 mn_status mn_gguf_get_i64(const mn_gguf *g, const char *key, int64_t *out, mn_error *err);
 mn_status mn_gguf_get_f32(const mn_gguf *g, const char *key, float *out, mn_error *err);
@@ -124,13 +153,18 @@ mn_status mn_gguf_get_str(const mn_gguf *g, const char *key, mn_gguf_str *out, m
 mn_status mn_gguf_get_arr(const mn_gguf *g, const char *key, uint32_t elem_type,
                           const mn_gguf_value **out, mn_error *err);
 
-/* Array element access; i < arr->v.arr.n is the caller's precondition. */
+/* Array element access; i < arr->v.arr.n is the caller's precondition (out of range, NULL or a
+ * wrong element type give "" / 0 / 0.0, never a crash). arr_int reads uint64 elements above
+ * INT64_MAX as their two's-complement int64 and bool elements as 0/1. Strings are borrowed from g. */
 mn_gguf_str mn_gguf_arr_str(const mn_gguf_value *arr, uint64_t i);
 int64_t mn_gguf_arr_int(const mn_gguf_value *arr, uint64_t i);  /* any integer element type */
 double mn_gguf_arr_float(const mn_gguf_value *arr, uint64_t i); /* FLOAT32 / FLOAT64 */
 
-/* Value type name ("uint32", "array"...), for printing. */
+/* Value type name ("uint32", "array"...), for printing; "invalid" for ids out of the enum. */
 const char *mn_gguf_type_name(uint32_t type);
+/* On-disk bytes of one fixed-size value of this type (1, 2, 4 or 8); 0 for STRING, ARRAY and ids
+ * out of the enum. */
+uint64_t mn_gguf_type_size(uint32_t type);
 
 /* Tensors. */
 int64_t mn_gguf_n_tensors(const mn_gguf *g);
@@ -170,12 +204,23 @@ mn_status mn_gguf_set_arr_str(mn_gguf_writer *w, const char *key, const char *co
 /* Any parsed value (nested arrays included), e.g. to copy metadata from a reader. */
 mn_status mn_gguf_set_value(mn_gguf_writer *w, const char *key, const mn_gguf_value *v);
 
-/* Adds a tensor. data must hold mn_type_row_size(type, ne[0]) * ne[1] * ... bytes and stay valid
+/* Adds a tensor (checked now: name non-empty, < 64 bytes, UTF-8; type known; 1..4 dims, each > 0;
+ * ne[0] a multiple of the block size; no overflow). Duplicate names are reported by the write
+ * calls (MN_EINVAL). data must hold mn_type_row_size(type, ne[0]) * ne[1] * ... bytes and stay valid
  * until mn_gguf_writer_write returns (it is copied then, not now). */
 mn_status mn_gguf_add_tensor(mn_gguf_writer *w, const char *name, int32_t type, uint32_t n_dims,
                              const int64_t *ne, const void *data);
 
-/* Writes the file atomically (tmp + fsync + rename). Errors name the failing step. */
+/* Message of the last setter/add call that failed on w ("" if none). Borrowed, valid until the
+ * next call on w. Setters and mn_gguf_add_tensor return MN_EINVAL (bad key, name, type, shape,
+ * value), MN_ENOMEM, or MN_ERANGE (sizes overflow). */
+const char *mn_gguf_writer_errmsg(const mn_gguf_writer *w);
+
+/* Writes the file atomically (tmp + fsync + rename). Errors name the failing step: MN_EINVAL (bad
+ * general.alignment: not a uint32 power of two <= MN_GGUF_MAX_ALIGNMENT; duplicate tensor names),
+ * MN_ERANGE (sizes overflow), MN_ENOMEM, MN_EIO (create, write (ENOSPC, EFBIG...), fsync, close,
+ * rename; PATH.tmp is removed and PATH is left as it was). Tensor offsets follow the alignment
+ * (general.alignment if the caller set it, else 32); each tensor is zero-padded to it. */
 mn_status mn_gguf_writer_write(mn_gguf_writer *w, const char *path, mn_error *err);
 /* Serialises into a malloc'd buffer (tests, fuzz seeds). Caller frees *out. */
 mn_status mn_gguf_writer_to_memory(mn_gguf_writer *w, void **out, size_t *size, mn_error *err);
