@@ -2,9 +2,11 @@
  * common.c: pieces the model tools share: the placeholder vocabulary and the block-size fallback
  * rule for tensor types.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/status.h"
 #include "gguf/gguf.h"
@@ -23,6 +25,62 @@ int32_t mn_tool_type_for_row(int32_t type, int64_t ne0) {
         }
     }
     return MN_TYPE_F32;
+}
+
+typedef struct convert_job {
+    const char *src;
+    char *dst;
+    const mn_type_traits *st, *dt;
+    uint64_t in_row, out_row;
+    int64_t ne0, r0, r1;
+    int failed;
+} convert_job;
+
+static void *convert_main(void *p) {
+    convert_job *j = p;
+    float *row = malloc((size_t)j->ne0 * sizeof(float));
+    if (!row) {
+        j->failed = 1;
+        return NULL;
+    }
+    for (int64_t r = j->r0; r < j->r1; r++) {
+        j->st->to_f32(j->src + r * j->in_row, row, j->ne0);
+        j->dt->from_f32(row, j->dst + r * j->out_row, j->ne0);
+    }
+    free(row);
+    return NULL;
+}
+
+mn_status mn_tool_convert_rows(const void *src, int32_t src_type, void *dst, int32_t dst_type, int64_t ne0,
+                               int64_t rows, mn_error *err) {
+    const mn_type_traits *st = mn_type_get(src_type), *dt = mn_type_get(dst_type);
+    MN_RETURN_IF(!st || !st->to_f32 || !dt || !dt->from_f32, err, MN_EUNSUPPORTED, "cannot convert %s to %s",
+                 st ? st->name : "?", dt ? dt->name : "?");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nth = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+    if (rows < nth * 4) nth = 1;
+    convert_job jobs[64];
+    pthread_t th[64];
+    int started = 0;
+    for (int i = 0; i < nth; i++) {
+        jobs[i] = (convert_job){src, dst, st, dt, mn_type_row_size(src_type, ne0), mn_type_row_size(dst_type, ne0), ne0,
+                                rows * i / nth, rows * (i + 1) / nth, 0};
+        if (i > 0) {
+            if (pthread_create(&th[i], NULL, convert_main, &jobs[i]) != 0) {
+                convert_main(&jobs[i]); /* no thread: do that share here */
+                continue;
+            }
+            started |= 1 << (i & 31);
+        }
+    }
+    convert_main(&jobs[0]);
+    int failed = jobs[0].failed;
+    for (int i = 1; i < nth; i++) {
+        if (started & (1 << (i & 31))) pthread_join(th[i], NULL);
+        failed |= jobs[i].failed;
+    }
+    MN_RETURN_IF(failed, err, MN_ENOMEM, "out of memory converting rows");
+    return MN_OK;
 }
 
 mn_status mn_tool_placeholder_vocab(struct mn_gguf_writer *w, int32_t n_vocab, mn_error *err) {

@@ -90,8 +90,7 @@ static mn_status add(convert_state *cs, const char *name, const l2c_array *a, in
         void *buf = malloc(bytes ? bytes : 1);
         MN_RETURN_IF(!buf, err, MN_ENOMEM, "out of memory converting %s", name);
         cs->bufs[cs->n_bufs++] = buf;
-        uint64_t rs = mn_type_row_size(type, a->cols);
-        for (int64_t r = 0; r < a->rows; r++) tt->from_f32(src + r * a->cols, (char *)buf + r * rs, a->cols);
+        MN_FORWARD(mn_tool_convert_rows(src, MN_TYPE_F32, buf, type, a->cols, a->rows, err));
         data = buf;
     }
     mn_status s = mn_gguf_add_tensor(cs->w, name, type, a->rows == 1 ? 1 : 2, ne, data);

@@ -69,7 +69,6 @@ mn_status mn_quantize_model(const char *in_path, const char *out_path, const cha
     mn_gguf *g = NULL;
     mn_gguf_writer *w = NULL;
     void **bufs = NULL;
-    float *row = NULL;
     int n_bufs = 0;
     MN_FORWARD(mn_gguf_open(in_path, &g, err));
     mn_status s = mn_gguf_writer_create(&w, err);
@@ -93,13 +92,9 @@ mn_status mn_quantize_model(const char *in_path, const char *out_path, const cha
     }
     if ((s = mn_gguf_set_u32(w, "general.file_type", (uint32_t)file_type_of(base, mix_m))) != MN_OK) goto done;
 
-    int64_t n_t = mn_gguf_n_tensors(g), max_row = 0;
-    for (int64_t i = 0; i < n_t; i++)
-        if (mn_gguf_tensor_at(g, i)->ne[0] > max_row) max_row = mn_gguf_tensor_at(g, i)->ne[0];
-    /* the reader bounds both by the file size; n_t >= 0 and max_row >= 0 */
+    int64_t n_t = mn_gguf_n_tensors(g); /* bounded by the file size */
     bufs = calloc((size_t)n_t + 1, sizeof *bufs);
-    row = malloc(((size_t)max_row + 1) * sizeof(float));
-    if (!bufs || !row) {
+    if (!bufs) {
         s = mn_error_set(err, MN_ENOMEM, "out of memory");
         goto done;
     }
@@ -120,14 +115,12 @@ mn_status mn_quantize_model(const char *in_path, const char *out_path, const cha
         }
         const void *data = t->data;
         if (type != t->type) {
-            const mn_type_traits *dt = mn_type_get(type);
             if (!src || !src->to_f32) {
                 s = mn_error_set(err, MN_EUNSUPPORTED, "tensor %s: cannot read type %s", t->name,
                                  src ? src->name : "?");
                 goto done;
             }
-            uint64_t in_row = mn_type_row_size(t->type, t->ne[0]), out_row = mn_type_row_size(type, t->ne[0]);
-            uint64_t bytes;
+            uint64_t out_row = mn_type_row_size(type, t->ne[0]), bytes;
             if (mn_mul_overflow_u64(out_row, (uint64_t)rows, &bytes) || bytes > ((uint64_t)1 << 40)) {
                 s = mn_error_set(err, MN_ETOOBIG, "tensor %s is too large", t->name);
                 goto done;
@@ -138,10 +131,7 @@ mn_status mn_quantize_model(const char *in_path, const char *out_path, const cha
                 goto done;
             }
             char *dst = bufs[n_bufs++];
-            for (int64_t r = 0; r < rows; r++) {
-                src->to_f32((const char *)t->data + r * in_row, row, t->ne[0]);
-                dt->from_f32(row, dst + r * out_row, t->ne[0]);
-            }
+            if ((s = mn_tool_convert_rows(t->data, t->type, dst, type, t->ne[0], rows, err)) != MN_OK) goto done;
             data = dst;
         }
         if ((s = mn_gguf_add_tensor(w, t->name, type, t->n_dims, t->ne, data)) != MN_OK) {
@@ -154,7 +144,6 @@ mn_status mn_quantize_model(const char *in_path, const char *out_path, const cha
 done:
     for (int i = 0; i < n_bufs; i++) free(bufs[i]);
     free(bufs);
-    free(row);
     mn_gguf_writer_free(w);
     mn_gguf_close(g);
     return s;

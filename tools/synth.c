@@ -134,7 +134,7 @@ static mn_status add_tensor(synth *sy, const char *name, int64_t ne0, int64_t ne
     void *buf = malloc(bytes ? bytes : 1);
     MN_RETURN_IF(!buf, err, MN_ENOMEM, "out of memory for tensor %s (%llu bytes)", name, (unsigned long long)bytes);
     MN_FORWARD(keep(sy, buf, err));
-    for (int64_t r = 0; r < ne1; r++) tt->from_f32(src + r * ne0, (char *)buf + r * row, ne0);
+    MN_FORWARD(mn_tool_convert_rows(src, MN_TYPE_F32, buf, type, ne0, ne1, err));
     int64_t ne[2] = {ne0, ne1};
     mn_status s = mn_gguf_add_tensor(sy->w, name, type, matrix ? 2 : 1, ne, buf);
     MN_RETURN_IF(s != MN_OK, err, s, "cannot add tensor %s", name);

@@ -26,6 +26,10 @@ struct mn_gguf_writer;
  * </s>, byte tokens <0x00>..<0xFF>, then "<tok_N>"; BOS 1, EOS 2, add_bos true. */
 mn_status mn_tool_placeholder_vocab(struct mn_gguf_writer *w, int32_t n_vocab, mn_error *err);
 
+/* Converts `rows` rows of ne0 elements from src_type to dst_type (via f32), split across all cores. */
+mn_status mn_tool_convert_rows(const void *src, int32_t src_type, void *dst, int32_t dst_type, int64_t ne0,
+                               int64_t rows, mn_error *err);
+
 /* The type a row of ne0 elements gets when `type` does not fit its block size (the standard
  * tools' rule, limited to the types minnow writes): K-quants fall back to a 32-block type of
  * similar size (q4_K -> q4_0, q5_K/q6_K -> q8_0), and a 32-block type to f16. Returns `type`
