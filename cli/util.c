@@ -94,6 +94,8 @@ char *cli_read_file(const char *cmd, const char *path, size_t max_bytes, size_t 
     char *buf = malloc(cap + 1);
     while (buf) {
         if (len == cap) {
+            int c = cap >= max_bytes ? fgetc(f) : 0;
+            if (c == EOF) break; /* exactly max_bytes long */
             if (cap >= max_bytes) {
                 fprintf(stderr, "minnow %s: %s: larger than %zu bytes\n", cmd, path, max_bytes);
                 free(buf);

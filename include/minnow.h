@@ -188,8 +188,10 @@ enum {
     MN_TOKENIZE_ADD_EOS = 1 << 2,  /* append EOS when the vocabulary adds one (add_eos_token) */
 };
 
-/* Longest text one mn_tokenize call accepts (MN_ETOOBIG beyond): split bigger inputs. */
-#define MN_TOKENIZE_MAX_BYTES ((size_t)16 << 20)
+/* Longest text one mn_tokenize call accepts (MN_ETOOBIG beyond): split bigger inputs. At this
+ * size the worst case (one 4 MiB word of a single repeated character) takes seconds and ~150 MB;
+ * ordinary text of this size takes about 0.1-0.2 s. */
+#define MN_TOKENIZE_MAX_BYTES ((size_t)4 << 20)
 /* No text of len bytes ever needs more ids than this (byte fallback of escaped spaces, plus
  * BOS/EOS): an out array this long never gets MN_EFULL. */
 #define MN_TOKENIZE_MAX_TOKENS(len) (4 * (size_t)(len) + 8)
@@ -230,9 +232,10 @@ enum {
 /* Decodes ids into the bytes they stand for (the concatenated pieces; may be ill-formed UTF-8
  * when the ids split a character, use mn_detok for text that must be valid). Writes at most cap
  * bytes and sets *n_out to the full length. flags: MN_DETOK_*. Errors: MN_EINVAL (an id out of
- * range, bad arguments; nothing written), MN_EFULL. For SentencePiece without MN_DETOK_SPECIAL,
- * mn_detokenize(mn_tokenize(text)) == text with MN_DETOK_STRIP_SPACE, except that "▁" (U+2581)
- * in the text comes back as a space; byte-level BPE gives back valid UTF-8 text exactly. */
+ * range, bad arguments; nothing written), MN_EFULL. Round trips, for text encoded without
+ * MN_TOKENIZE_PARSE_SPECIAL: SentencePiece gives back any bytes exactly (with
+ * MN_DETOK_STRIP_SPACE), except that "▁" (U+2581) in the text comes back as a space; byte-level
+ * BPE gives back valid UTF-8 exactly, and ill-formed UTF-8 with each bad subpart as U+FFFD. */
 mn_status mn_detokenize(const mn_tokenizer *tok, const int32_t *ids, size_t n_ids, int flags, char *buf,
                         size_t cap, size_t *n_out);
 
