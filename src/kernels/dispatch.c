@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/gemm.h"
 #include "kernels/ref/ref.h"
 #include "kernels/x86/x86.h"
 
@@ -31,6 +32,9 @@ static const mn_kernels scalar_table = {
             [MN_TYPE_BF16] = mn_ref_vec_dot_bf16,
             [MN_TYPE_Q8_0] = mn_ref_vec_dot_q8_0,
             [MN_TYPE_Q4_0] = mn_ref_vec_dot_q4_0,
+            [MN_TYPE_Q4_K] = mn_ref_vec_dot_q4_K,
+            [MN_TYPE_Q5_K] = mn_ref_vec_dot_q5_K,
+            [MN_TYPE_Q6_K] = mn_ref_vec_dot_q6_K,
         },
     .quantize =
         {
@@ -38,6 +42,7 @@ static const mn_kernels scalar_table = {
             [MN_TYPE_F16] = mn_ref_from_f32_f16,
             [MN_TYPE_BF16] = mn_ref_from_f32_bf16,
             [MN_TYPE_Q8_0] = mn_ref_from_f32_q8_0,
+            [MN_TYPE_Q8_K] = mn_ref_from_f32_q8_K,
         },
     .to_f32 =
         {
@@ -46,9 +51,20 @@ static const mn_kernels scalar_table = {
             [MN_TYPE_BF16] = mn_ref_to_f32_bf16,
             [MN_TYPE_Q8_0] = mn_ref_to_f32_q8_0,
             [MN_TYPE_Q4_0] = mn_ref_to_f32_q4_0,
+            [MN_TYPE_Q4_K] = mn_ref_to_f32_q4_K,
+            [MN_TYPE_Q5_K] = mn_ref_to_f32_q5_K,
+            [MN_TYPE_Q6_K] = mn_ref_to_f32_q6_K,
         },
     .axpy_f32 = mn_ref_axpy_f32,
     .dot_f32 = mn_ref_dot_f32,
+    .gemm =
+        {
+            [MN_TYPE_F32] = mn_ref_gemm_f32,
+            [MN_TYPE_F16] = mn_ref_gemm_f16,
+            [MN_TYPE_BF16] = mn_ref_gemm_bf16,
+            [MN_TYPE_Q8_0] = mn_ref_gemm_q8_0,
+            [MN_TYPE_Q4_0] = mn_ref_gemm_q4_0,
+        },
 };
 
 /* ISAs from worst to best. */

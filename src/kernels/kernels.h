@@ -5,16 +5,19 @@
  *
  * Contract of every entry (same as the typedefs in types.h):
  *   - vec_dot[t](n, w, x, out): *out = sum_i w[i] * x[i], w a row of type t, x a row of type
- *     mn_type_get(t)->vec_dot_type (F32 for f32/f16/bf16 weights, Q8_0 for q8_0/q4_0 weights).
- *     For quantized types n must be a multiple of the block size (32); for f32/f16/bf16 any
+ *     mn_type_get(t)->vec_dot_type (F32 for f32/f16/bf16 weights, Q8_0 for q8_0/q4_0 weights,
+ *     Q8_K for q4_K/q5_K/q6_K). For quantized types n must be a multiple of the block size (32,
+ *     or 256 for the K-quants); for f32/f16/bf16 any
  *     n >= 0 works (SIMD body + scalar or masked tail).
  *   - quantize[t](src, dst, n): f32 -> type t. Filled for every vec_dot_type (so a caller can always
  *     quantize activations with quantize[traits->vec_dot_type]; quantize[F32] is a plain copy) and
- *     for f16/bf16 (KV cache). The Q8_0 quantizer is bit-identical to the reference in every table.
+ *     for f16/bf16 (KV cache). The Q8_0 and Q8_K quantizers are bit-identical to the reference in
+ *     every table.
  *   - to_f32[t](src, dst, n): type t -> f32, bit-identical to the reference (a dequantized weight
- *     is one multiply d * q, so SIMD and scalar agree exactly).
+ *     is one multiply d * q, or d1 * q - m1 with the same two roundings for q4_K/q5_K, so SIMD and
+ *     scalar agree exactly). Filled for weight types (q8_K, an activation type, has none here).
  *   - A NULL entry means "type not supported"; callers check once at load time.
- *   - Pointers: Q8_0/Q4_0 blocks may sit at any address; f32 arrays must be 4-byte and f16/bf16
+ *   - Pointers: quantized blocks may sit at any address; f32 arrays must be 4-byte and f16/bf16
  *     arrays 2-byte aligned (SIMD loads are unaligned, but scalar tails index the arrays).
  *     Buffers must not overlap, except axpy's x == y.
  *   - SIMD results differ from the reference only by float summation order (integer block sums
@@ -24,9 +27,22 @@
 #ifndef MN_KERNELS_KERNELS_H
 #define MN_KERNELS_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernels/types.h"
+
+/* Batched vec_dot (prefill): for r < n_rows, t < n_tok,
+ *   y[t * y_stride + r] = vec_dot(n, w + r * w_stride, x + t * x_stride)
+ * W[n_rows][n] in the weight type, rows w_stride bytes apart; x[n_tok][n] in its vec_dot_type, rows
+ * x_stride bytes apart; y f32. Same preconditions as vec_dot (n a multiple of the block size for
+ * quantized types; for quantized x, rows may sit at any address, f32 x rows 4-byte aligned), y
+ * must not overlap w or x. Each y element depends only on its own row and token (never on n_rows,
+ * n_tok or where a chunk starts), so splitting rows or tokens across calls changes no bit. Results
+ * match vec_dot within the same float-summation budget (integer block sums are exact). Kernels
+ * keep their scratch (packed weight panels, activation sums) on the stack: at most 64 KB. */
+typedef void (*mn_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
+                           size_t x_stride, int64_t n_tok, float *y, int64_t y_stride);
 
 typedef struct mn_kernels {
     const char *isa;                        /* "scalar", "avx2", "avx512" */
@@ -37,6 +53,7 @@ typedef struct mn_kernels {
     void (*axpy_f32)(int64_t n, float a, const float *x, float *y);
     /* sum x[i]*y[i] (any n >= 0) */
     float (*dot_f32)(int64_t n, const float *x, const float *y);
+    mn_gemm_fn gemm[MN_TYPE_COUNT];         /* per weight type, batched vec_dot; NULL = unsupported */
 } mn_kernels;
 
 /* Table chosen once (pthread_once) from CPU detection, overridable by env MINNOW_ISA=scalar|avx2|

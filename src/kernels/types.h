@@ -6,14 +6,16 @@
  *
  * Geometry (name, block_size, type_size) is filled for every standard id, so a GGUF reader can
  * validate any file; the function pointers only for types minnow computes with (f32, f16, bf16,
- * q8_0, q4_0). Activations: f32/f16/bf16 weights take F32 activations (exact, and the weight
- * widening is one instruction); q8_0/q4_0 weights take Q8_0 activations (integer dot products).
- * The quantizers reproduce ggml's reference rules bit for bit (see kernels/ref/ref_quants.c).
+ * q8_0, q4_0, q4_K, q5_K, q6_K; q8_K has only conversions). Activations: f32/f16/bf16 weights take
+ * F32 activations (exact, and the weight widening is one instruction); q8_0/q4_0 weights take Q8_0
+ * activations and q4_K/q5_K/q6_K take Q8_K (integer dot products). The quantizers reproduce ggml's
+ * reference rules (see kernels/ref/ref_quants.c and ref_kquants.c).
  *
  * Block layouts (little-endian, packed, no padding):
  *   Q8_0  (32 weights, 34 B): f16 d; int8 qs[32];                 w = d * qs[i]
  *   Q4_0  (32 weights, 18 B): f16 d; uint8 qs[16];                w[i] = d * ((qs[i] & 15) - 8),
  *                                                                  w[i+16] = d * ((qs[i] >> 4) - 8)
+ *   Q4_K / Q5_K / Q6_K / Q8_K (256 weights; 144 / 176 / 210 / 292 B): byte by byte in blocks.h.
  *   F16 / BF16 / F32: plain element arrays.
  */
 #ifndef MN_KERNELS_TYPES_H

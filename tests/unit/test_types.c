@@ -279,8 +279,9 @@ static void test_table_geometry(void **state) {
     for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) assert_null(mn_type_get(removed[i]));
 
     /* computable types have the full set of reference functions and a computable vec_dot_type */
-    const int32_t computable[] = {MN_TYPE_F32, MN_TYPE_F16, MN_TYPE_BF16, MN_TYPE_Q8_0, MN_TYPE_Q4_0};
-    for (size_t i = 0; i < 5; i++) {
+    const int32_t computable[] = {MN_TYPE_F32,  MN_TYPE_F16,  MN_TYPE_BF16, MN_TYPE_Q8_0,
+                                  MN_TYPE_Q4_0, MN_TYPE_Q4_K, MN_TYPE_Q5_K, MN_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof computable / sizeof computable[0]; i++) {
         const mn_type_traits *t = mn_type_get(computable[i]);
         assert_non_null(t->to_f32);
         assert_non_null(t->from_f32);
@@ -292,7 +293,9 @@ static void test_table_geometry(void **state) {
     assert_int_equal(mn_type_get(MN_TYPE_BF16)->vec_dot_type, MN_TYPE_F32);
     assert_int_equal(mn_type_get(MN_TYPE_Q8_0)->vec_dot_type, MN_TYPE_Q8_0);
     assert_int_equal(mn_type_get(MN_TYPE_Q4_0)->vec_dot_type, MN_TYPE_Q8_0);
-    assert_null(mn_type_get(MN_TYPE_Q4_K)->vec_dot); /* not computable yet: geometry only */
+    assert_int_equal(mn_type_get(MN_TYPE_Q4_K)->vec_dot_type, MN_TYPE_Q8_K);
+    assert_null(mn_type_get(MN_TYPE_Q8_K)->vec_dot); /* an activation type only */
+    assert_null(mn_type_get(MN_TYPE_Q2_K)->vec_dot); /* not computable yet: geometry only */
 }
 
 static void test_names_and_row_size(void **state) {

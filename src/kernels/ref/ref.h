@@ -6,7 +6,7 @@
  *
  * Conventions (same as the mn_*_fn typedefs in types.h): n counts elements and is a multiple of
  * the type's block size; w points at weights in the named type; x at activations in that type's
- * vec_dot_type (F32 for f32/f16/bf16 weights, Q8_0 for q8_0/q4_0 weights).
+ * vec_dot_type (F32 for f32/f16/bf16 weights, Q8_0 for q8_0/q4_0 weights, Q8_K for the K-quants).
  */
 #ifndef MN_KERNELS_REF_H
 #define MN_KERNELS_REF_H
@@ -37,6 +37,20 @@ void mn_ref_vec_dot_q8_0(int64_t n, const void *w, const void *x, float *out);
 void mn_ref_to_f32_q4_0(const void *src, float *dst, int64_t n);
 void mn_ref_from_f32_q4_0(const float *src, void *dst, int64_t n);
 void mn_ref_vec_dot_q4_0(int64_t n, const void *w, const void *x, float *out);
+
+/* K-quants (kernels/ref/ref_kquants.c): Q4_K, Q5_K, Q6_K weights with Q8_K activations; n is a
+ * multiple of 256. Layouts in kernels/blocks.h. */
+void mn_ref_to_f32_q4_K(const void *src, float *dst, int64_t n);
+void mn_ref_from_f32_q4_K(const float *src, void *dst, int64_t n);
+void mn_ref_vec_dot_q4_K(int64_t n, const void *w, const void *x, float *out);
+void mn_ref_to_f32_q5_K(const void *src, float *dst, int64_t n);
+void mn_ref_from_f32_q5_K(const float *src, void *dst, int64_t n);
+void mn_ref_vec_dot_q5_K(int64_t n, const void *w, const void *x, float *out);
+void mn_ref_to_f32_q6_K(const void *src, float *dst, int64_t n);
+void mn_ref_from_f32_q6_K(const float *src, void *dst, int64_t n);
+void mn_ref_vec_dot_q6_K(int64_t n, const void *w, const void *x, float *out);
+void mn_ref_to_f32_q8_K(const void *src, float *dst, int64_t n);
+void mn_ref_from_f32_q8_K(const float *src, void *dst, int64_t n);
 
 /* y[i] += a * x[i] for i < n (any n >= 0). */
 void mn_ref_axpy_f32(int64_t n, float a, const float *x, float *y);

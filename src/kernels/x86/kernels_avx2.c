@@ -23,6 +23,7 @@
 #include <immintrin.h>
 
 #include "kernels/blocks.h"
+#include "kernels/gemm.h"
 #include "kernels/ref/ref.h"
 
 /* ---------------------------------------------------------------- helpers -------------------- */
@@ -341,6 +342,9 @@ const mn_kernels mn_kernels_avx2_table = {
             [MN_TYPE_BF16] = mn_vec_dot_bf16_avx2,
             [MN_TYPE_Q8_0] = mn_vec_dot_q8_0_avx2,
             [MN_TYPE_Q4_0] = mn_vec_dot_q4_0_avx2,
+            [MN_TYPE_Q4_K] = mn_vec_dot_q4_K_avx2,
+            [MN_TYPE_Q5_K] = mn_vec_dot_q5_K_avx2,
+            [MN_TYPE_Q6_K] = mn_vec_dot_q6_K_avx2,
         },
     .quantize =
         {
@@ -348,6 +352,7 @@ const mn_kernels mn_kernels_avx2_table = {
             [MN_TYPE_F16] = mn_quantize_f16_avx2,
             [MN_TYPE_BF16] = mn_quantize_bf16_avx2,
             [MN_TYPE_Q8_0] = mn_quantize_q8_0_avx2,
+            [MN_TYPE_Q8_K] = mn_quantize_q8_K_avx2,
         },
     .to_f32 =
         {
@@ -356,9 +361,20 @@ const mn_kernels mn_kernels_avx2_table = {
             [MN_TYPE_BF16] = mn_to_f32_bf16_avx2,
             [MN_TYPE_Q8_0] = mn_to_f32_q8_0_avx2,
             [MN_TYPE_Q4_0] = mn_to_f32_q4_0_avx2,
+            [MN_TYPE_Q4_K] = mn_to_f32_q4_K_avx2,
+            [MN_TYPE_Q5_K] = mn_to_f32_q5_K_avx2,
+            [MN_TYPE_Q6_K] = mn_to_f32_q6_K_avx2,
         },
     .axpy_f32 = mn_axpy_f32_avx2,
     .dot_f32 = mn_dot_f32_avx2,
+    .gemm = /* kernels/x86/gemm_avx2.c */
+        {
+            [MN_TYPE_F32] = mn_gemm_f32_avx2,
+            [MN_TYPE_F16] = mn_gemm_f16_avx2,
+            [MN_TYPE_BF16] = mn_gemm_bf16_avx2,
+            [MN_TYPE_Q8_0] = mn_gemm_q8_0_avx2,
+            [MN_TYPE_Q4_0] = mn_gemm_q4_0_avx2,
+        },
 };
 
 #endif /* MN_HAVE_X86_KERNELS */

@@ -28,6 +28,7 @@
 #include <immintrin.h>
 
 #include "kernels/blocks.h"
+#include "kernels/gemm.h"
 #include "kernels/ref/ref.h"
 
 /* ---------------------------------------------------------------- helpers -------------------- */
@@ -377,7 +378,10 @@ const mn_kernels mn_kernels_avx512_table = {
             [MN_TYPE_F16] = mn_vec_dot_f16_avx512,
             [MN_TYPE_BF16] = mn_vec_dot_bf16_avx512,
             [MN_TYPE_Q8_0] = mn_vec_dot_q8_0_avx512,
-            [MN_TYPE_Q4_0] = mn_vec_dot_q4_0_avx512,
+            [MN_TYPE_Q4_0] = mn_vec_dot_q4_0_fast_avx512, /* kernels/x86/gemm_avx512.c */
+            [MN_TYPE_Q4_K] = mn_vec_dot_q4_K_avx512,
+            [MN_TYPE_Q5_K] = mn_vec_dot_q5_K_avx512,
+            [MN_TYPE_Q6_K] = mn_vec_dot_q6_K_avx512,
         },
     .quantize =
         {
@@ -385,6 +389,7 @@ const mn_kernels mn_kernels_avx512_table = {
             [MN_TYPE_F16] = mn_quantize_f16_avx2,
             [MN_TYPE_BF16] = mn_quantize_bf16_avx2,
             [MN_TYPE_Q8_0] = mn_quantize_q8_0_avx512,
+            [MN_TYPE_Q8_K] = mn_quantize_q8_K_avx512,
         },
     .to_f32 =
         {
@@ -393,9 +398,20 @@ const mn_kernels mn_kernels_avx512_table = {
             [MN_TYPE_BF16] = mn_to_f32_bf16_avx2,
             [MN_TYPE_Q8_0] = mn_to_f32_q8_0_avx512,
             [MN_TYPE_Q4_0] = mn_to_f32_q4_0_avx512,
+            [MN_TYPE_Q4_K] = mn_to_f32_q4_K_avx512,
+            [MN_TYPE_Q5_K] = mn_to_f32_q5_K_avx512,
+            [MN_TYPE_Q6_K] = mn_to_f32_q6_K_avx512,
         },
     .axpy_f32 = mn_axpy_f32_avx512,
     .dot_f32 = mn_dot_f32_avx512,
+    .gemm = /* kernels/x86/gemm_avx512.c */
+        {
+            [MN_TYPE_F32] = mn_gemm_f32_avx512,
+            [MN_TYPE_F16] = mn_gemm_f16_avx512,
+            [MN_TYPE_BF16] = mn_gemm_bf16_avx512,
+            [MN_TYPE_Q8_0] = mn_gemm_q8_0_avx512,
+            [MN_TYPE_Q4_0] = mn_gemm_q4_0_avx512,
+        },
 };
 
 #endif /* MN_HAVE_X86_KERNELS */

@@ -50,5 +50,21 @@ void mn_to_f32_q4_0_avx512(const void *src, float *dst, int64_t n);
 void mn_axpy_f32_avx512(int64_t n, float a, const float *x, float *y);
 float mn_dot_f32_avx512(int64_t n, const float *x, const float *y);
 
+/* ---- K-quants (kquants_avx2.c / kquants_avx512.c, same ISA requirements as above) ---- */
+void mn_vec_dot_q4_K_avx2(int64_t n, const void *w, const void *x, float *out);
+void mn_vec_dot_q5_K_avx2(int64_t n, const void *w, const void *x, float *out);
+void mn_vec_dot_q6_K_avx2(int64_t n, const void *w, const void *x, float *out);
+void mn_quantize_q8_K_avx2(const float *src, void *dst, int64_t n);
+void mn_to_f32_q4_K_avx2(const void *src, float *dst, int64_t n);
+void mn_to_f32_q5_K_avx2(const void *src, float *dst, int64_t n);
+void mn_to_f32_q6_K_avx2(const void *src, float *dst, int64_t n);
+void mn_vec_dot_q4_K_avx512(int64_t n, const void *w, const void *x, float *out);
+void mn_vec_dot_q5_K_avx512(int64_t n, const void *w, const void *x, float *out);
+void mn_vec_dot_q6_K_avx512(int64_t n, const void *w, const void *x, float *out);
+void mn_quantize_q8_K_avx512(const float *src, void *dst, int64_t n);
+void mn_to_f32_q4_K_avx512(const void *src, float *dst, int64_t n);
+void mn_to_f32_q5_K_avx512(const void *src, float *dst, int64_t n);
+void mn_to_f32_q6_K_avx512(const void *src, float *dst, int64_t n);
+
 #endif /* __x86_64__ */
 #endif

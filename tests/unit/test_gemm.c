@@ -1,0 +1,387 @@
+/*
+ * test_gemm.c: every kernel table's gemm (batched vec_dot, kernels/kernels.h) against a
+ * double-precision oracle, over shapes chosen to hit every tail of the SIMD kernels: rows not a
+ * multiple of the 16/32-row panels, token counts not a multiple of the 4-token microtile, K not
+ * a multiple of the 16-block slice, token counts past the 256-token tile, padded and odd strides.
+ *
+ * How results are judged (the budgets are those of tests/unit/test_kernels.c, for the same reason:
+ * gemm must agree with vec_dot up to float summation order):
+ *   - Exact data (integer-valued floats; quant blocks with scale 1.0): every partial sum is an
+ *     integer below 2^24, so any summation order gives the exact result, and gemm must equal it
+ *     bit for bit. This pins down lane order, tails and off-by-one loads.
+ *   - Random data through the reference quantizers: within QDOT_BUDGET(n_blocks) (quantized) or
+ *     F32_DOT_BUDGET(n) (float) of the double sum, relative to the sum of |terms|.
+ *   - Chunk invariance: the same product computed as two row ranges and two token ranges (what
+ *     threads claiming chunks do) is bit-identical to one call.
+ *   - y is written only at [t * y_stride + r], r < n_rows: the padding keeps its sentinel.
+ * Buffers are allocated at their exact sizes, so the ASan build catches any read past a matrix.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/blocks.h"
+#include "kernels/kernels.h"
+
+/* ---------------------------------------------------------------- error budgets -------------- */
+
+#define U32 (0x1p-24)
+/* float dot of n terms: >= 8 parallel lanes, then a reduction tree (see test_kernels.c) */
+#define F32_DOT_BUDGET(n) (((double)(n) / 8.0 + 8.0) * U32)
+/* Q8_0/Q4_0 dot of nb blocks: per block the scale product rounds once and the FMA once */
+#define QDOT_BUDGET(nb) (((double)(nb) + 10.0) * 2.0 * U32)
+
+static const float SENTINEL = -1234.5f;
+
+/* ---------------------------------------------------------------- helpers -------------------- */
+
+static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1p-53; }
+
+static float rng_gauss(uint64_t *s) {
+    double u1 = rng_unit(s), u2 = rng_unit(s);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+static int rng_int(uint64_t *s, int lo, int hi) { return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1)); }
+
+static const char *const isas[] = {"scalar", "avx2", "avx512"};
+enum { N_ISAS = 3 };
+static const int32_t types[] = {MN_TYPE_F32, MN_TYPE_F16, MN_TYPE_BF16, MN_TYPE_Q8_0, MN_TYPE_Q4_0};
+enum { N_TYPES = 5 };
+
+static int is_quant(int32_t t) { return t == MN_TYPE_Q8_0 || t == MN_TYPE_Q4_0; }
+
+/* One product's operands. w: n_rows rows of type `type`, w_stride bytes apart; x: n_tok rows of
+ * the vec_dot_type, x_stride apart; wf/xf: the same values as f32 (what the kernel multiplies);
+ * for quantized types also the per-block scales (wd, xd) and integer values (wq, xq). */
+typedef struct problem {
+    int32_t type;
+    int64_t n, n_rows, n_tok;
+    size_t w_stride, x_stride;
+    int64_t y_stride;
+    uint8_t *w, *x;
+    int8_t *wq, *xq;  /* [rows][n], [tok][n] integer values (quantized types) */
+    float *wd, *xd;   /* [rows][nb], [tok][nb] scales (quantized types) */
+    float *wf, *xf;   /* [rows][n], [tok][n] values (float types) */
+} problem;
+
+/* Integer-valued data makes every order of summation exact (see the file comment). */
+static void fill_row_float(int32_t type, int exact, uint64_t *s, float *vals, void *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) vals[i] = exact ? (float)rng_int(s, -8, 8) : rng_gauss(s);
+    if (type == MN_TYPE_F32) {
+        memcpy(dst, vals, (size_t)n * 4);
+    } else {
+        mn_type_get(type)->from_f32(vals, dst, n);
+        mn_type_get(type)->to_f32(dst, vals, n); /* the values as stored */
+    }
+}
+
+/* A Q8_0 (is_w4 = 0) or Q4_0 row; records integer values and scales. */
+static void fill_row_quant(int is_w4, int exact, int is_x, uint64_t *s, void *dst, int8_t *q, float *d, int64_t n) {
+    const int64_t nb = n / 32;
+    if (exact) { /* scale 1.0, integers in the type's full range (x: the quantizer's [-127, 127]) */
+        for (int64_t b = 0; b < nb; b++) {
+            if (is_w4) {
+                mn_block_q4_0 *blk = (mn_block_q4_0 *)dst + b;
+                blk->d = 0x3c00;
+                for (int j = 0; j < 16; j++) blk->qs[j] = (uint8_t)rng_next(s);
+            } else {
+                mn_block_q8_0 *blk = (mn_block_q8_0 *)dst + b;
+                blk->d = 0x3c00;
+                for (int j = 0; j < 32; j++) blk->qs[j] = (int8_t)rng_int(s, is_x ? -127 : -128, 127);
+            }
+        }
+    } else {
+        float *v = malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) v[i] = rng_gauss(s) * (rng_next(s) % 16 == 0 ? 8.0f : 1.0f);
+        mn_type_get(is_w4 ? MN_TYPE_Q4_0 : MN_TYPE_Q8_0)->from_f32(v, dst, n);
+        free(v);
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        if (is_w4) {
+            const mn_block_q4_0 *blk = (const mn_block_q4_0 *)dst + b;
+            d[b] = mn_f16_to_f32(blk->d);
+            for (int j = 0; j < 16; j++) {
+                q[b * 32 + j] = (int8_t)((blk->qs[j] & 15) - 8);
+                q[b * 32 + j + 16] = (int8_t)((blk->qs[j] >> 4) - 8);
+            }
+        } else {
+            const mn_block_q8_0 *blk = (const mn_block_q8_0 *)dst + b;
+            d[b] = mn_f16_to_f32(blk->d);
+            for (int j = 0; j < 32; j++) q[b * 32 + j] = blk->qs[j];
+        }
+    }
+}
+
+static problem problem_new(int32_t type, int64_t n, int64_t n_rows, int64_t n_tok, int exact, uint64_t *s) {
+    problem p;
+    memset(&p, 0, sizeof p);
+    p.type = type;
+    p.n = n;
+    p.n_rows = n_rows;
+    p.n_tok = n_tok;
+    const int32_t xt = mn_type_get(type)->vec_dot_type;
+    const size_t w_row = (size_t)mn_type_row_size(type, n), x_row = (size_t)mn_type_row_size(xt, n);
+    /* padding: quantized rows may sit at any byte; float rows keep their element alignment */
+    const size_t w_unit = is_quant(type) ? 1 : (type == MN_TYPE_F32 ? 4 : 2), x_unit = is_quant(type) ? 1 : 4;
+    p.w_stride = w_row + w_unit * (size_t)rng_int(s, 0, 3);
+    p.x_stride = x_row + x_unit * (size_t)rng_int(s, 0, 3);
+    p.y_stride = n_rows + rng_int(s, 0, 5);
+    p.w = malloc(p.w_stride * (size_t)n_rows + 1);
+    p.x = malloc(p.x_stride * (size_t)n_tok + 1);
+    const int64_t nb = n / 32;
+    if (is_quant(type)) {
+        p.wq = malloc((size_t)(n_rows * n) + 1);
+        p.xq = malloc((size_t)(n_tok * n) + 1);
+        p.wd = malloc((size_t)(n_rows * nb) * sizeof(float) + 1);
+        p.xd = malloc((size_t)(n_tok * nb) * sizeof(float) + 1);
+        for (int64_t r = 0; r < n_rows; r++)
+            fill_row_quant(type == MN_TYPE_Q4_0, exact, 0, s, p.w + (size_t)r * p.w_stride, p.wq + r * n, p.wd + r * nb, n);
+        for (int64_t t = 0; t < n_tok; t++)
+            fill_row_quant(0, exact, 1, s, p.x + (size_t)t * p.x_stride, p.xq + t * n, p.xd + t * nb, n);
+    } else {
+        p.wf = malloc((size_t)(n_rows * n) * sizeof(float) + 1);
+        p.xf = malloc((size_t)(n_tok * n) * sizeof(float) + 1);
+        for (int64_t r = 0; r < n_rows; r++) fill_row_float(type, exact, s, p.wf + r * n, p.w + (size_t)r * p.w_stride, n);
+        for (int64_t t = 0; t < n_tok; t++)
+            fill_row_float(MN_TYPE_F32, exact, s, p.xf + t * n, p.x + (size_t)t * p.x_stride, n);
+    }
+    return p;
+}
+
+static void problem_free(problem *p) {
+    free(p->w);
+    free(p->x);
+    free(p->wq);
+    free(p->xq);
+    free(p->wd);
+    free(p->xd);
+    free(p->wf);
+    free(p->xf);
+}
+
+/* The double-precision value of y[t][r] and the sum of |terms| it is judged against. */
+static void oracle(const problem *p, int64_t r, int64_t t, double *val, double *mass) {
+    double v = 0, m = 0;
+    if (is_quant(p->type)) {
+        const int64_t nb = p->n / 32;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t si = 0, sa = 0;
+            for (int j = 0; j < 32; j++) {
+                const int64_t prod = (int64_t)p->wq[r * p->n + b * 32 + j] * p->xq[t * p->n + b * 32 + j];
+                si += prod;
+                sa += prod < 0 ? -prod : prod;
+            }
+            const double d = (double)p->wd[r * nb + b] * p->xd[t * nb + b];
+            v += (double)si * d;
+            m += (double)sa * fabs(d);
+        }
+    } else {
+        for (int64_t i = 0; i < p->n; i++) {
+            const double prod = (double)p->wf[r * p->n + i] * p->xf[t * p->n + i];
+            v += prod;
+            m += fabs(prod);
+        }
+    }
+    *val = v;
+    *mass = m;
+}
+
+static float *y_new(const problem *p) {
+    const size_t len = (size_t)(p->n_tok * p->y_stride);
+    float *y = malloc(len * sizeof(float) + 1);
+    for (size_t i = 0; i < len; i++) y[i] = SENTINEL;
+    return y;
+}
+
+/* gemm over rows [r0, r1) x tokens [t0, t1) of p into y (the full-size output array) */
+static void run_part(const mn_kernels *k, const problem *p, float *y, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    k->gemm[p->type](p->n, p->w + (size_t)r0 * p->w_stride, p->w_stride, r1 - r0, p->x + (size_t)t0 * p->x_stride,
+                     p->x_stride, t1 - t0, y + t0 * p->y_stride + r0, p->y_stride);
+}
+
+/* Runs and judges one product; returns the number of failures (details printed). */
+static int check(const mn_kernels *k, const problem *p, int exact, uint64_t *s) {
+    const char *tname = mn_type_get(p->type)->name;
+    float *y = y_new(p);
+    run_part(k, p, y, 0, p->n_rows, 0, p->n_tok);
+    int bad = 0;
+    const double budget = is_quant(p->type) ? QDOT_BUDGET(p->n / 32) : F32_DOT_BUDGET(p->n);
+    for (int64_t t = 0; t < p->n_tok; t++) {
+        for (int64_t r = 0; r < p->y_stride; r++) {
+            const float got = y[t * p->y_stride + r];
+            if (r >= p->n_rows) {
+                if (memcmp(&got, &SENTINEL, sizeof got) != 0 && bad++ < 5)
+                    printf("# %s %s: wrote padding y[%lld][%lld]\n", k->isa, tname, (long long)t, (long long)r);
+                continue;
+            }
+            double val, mass;
+            oracle(p, r, t, &val, &mass);
+            if (exact && !(mass < 0x1p24)) { /* the premise of exactness, not the kernel, failed */
+                if (bad++ < 5) printf("# test data too large for exact sums: %g\n", mass);
+                continue;
+            }
+            const int ok = exact ? (double)got == val : fabs((double)got - val) <= budget * mass;
+            if (!ok && bad++ < 5) {
+                printf("# %s %s n=%lld rows=%lld tok=%lld: y[%lld][%lld] = %.9g, want %.9g (err %g, budget %g)\n",
+                       k->isa, tname, (long long)p->n, (long long)p->n_rows, (long long)p->n_tok, (long long)t,
+                       (long long)r, got, val, fabs(got - val), exact ? 0.0 : budget * mass);
+            }
+        }
+    }
+    /* the same product as 2 x 2 pieces, split at random rows and tokens: bit-identical */
+    const int64_t rs = rng_int(s, 0, (int)p->n_rows), ts = rng_int(s, 0, (int)p->n_tok);
+    float *y2 = y_new(p);
+    run_part(k, p, y2, 0, rs, 0, ts);
+    run_part(k, p, y2, rs, p->n_rows, 0, ts);
+    run_part(k, p, y2, 0, rs, ts, p->n_tok);
+    run_part(k, p, y2, rs, p->n_rows, ts, p->n_tok);
+    if (memcmp(y, y2, (size_t)(p->n_tok * p->y_stride) * sizeof(float)) != 0) {
+        if (bad++ < 5)
+            printf("# %s %s n=%lld rows=%lld tok=%lld: split at row %lld, token %lld changes the result\n", k->isa,
+                   tname, (long long)p->n, (long long)p->n_rows, (long long)p->n_tok, (long long)rs, (long long)ts);
+    }
+    free(y);
+    free(y2);
+    return bad;
+}
+
+/* ---------------------------------------------------------------- tests ---------------------- */
+
+static const int64_t q_ns[] = {32, 96, 512, 544, 1056};
+static const int64_t f_ns[] = {1, 5, 16, 17, 33, 100, 257, 1000};
+static const int64_t rows_list[] = {1, 3, 16, 17, 31, 32, 33, 64, 75};
+static const int64_t toks_list[] = {1, 2, 3, 4, 5, 7, 8, 13};
+#define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* every table, every type, the grid of shapes above; exact or random data */
+static void sweep(int exact, uint64_t seed) {
+    uint64_t s = seed;
+    int failures = 0, n_checked = 0;
+    for (int i = 0; i < N_ISAS; i++) {
+        const mn_kernels *k = mn_kernels_for_isa(isas[i]);
+        if (!k) {
+            printf("# skipped %s: this CPU lacks it\n", isas[i]);
+            continue;
+        }
+        for (int ti = 0; ti < N_TYPES; ti++) {
+            const int32_t type = types[ti];
+            assert_non_null(k->gemm[type]);
+            const int64_t *ns = is_quant(type) ? q_ns : f_ns;
+            const int n_ns = is_quant(type) ? LEN(q_ns) : LEN(f_ns);
+            for (int a = 0; a < n_ns; a++)
+                for (int b = 0; b < LEN(rows_list); b++)
+                    for (int c = 0; c < LEN(toks_list); c++) {
+                        problem p = problem_new(type, ns[a], rows_list[b], toks_list[c], exact, &s);
+                        failures += check(k, &p, exact, &s);
+                        n_checked++;
+                        problem_free(&p);
+                    }
+        }
+    }
+    printf("# %d products checked (%s data)\n", n_checked, exact ? "exact" : "random");
+    assert_int_equal(failures, 0);
+}
+
+static void test_gemm_exact(void **state) {
+    (void)state;
+    sweep(1, 201);
+}
+
+static void test_gemm_random(void **state) {
+    (void)state;
+    sweep(0, 202);
+}
+
+/* Big shapes: more than one 256-token tile, K across several 16-block slices with a short last
+ * one, the widths of real models; and for float types a token count past the L2 token tile. */
+static void test_gemm_large(void **state) {
+    (void)state;
+    uint64_t s = 203;
+    int failures = 0;
+    struct {
+        int32_t type;
+        int64_t n, rows, tok;
+    } cases[] = {
+        {MN_TYPE_Q8_0, 2080, 40, 261}, {MN_TYPE_Q4_0, 2080, 40, 261}, {MN_TYPE_Q8_0, 64, 300, 517},
+        {MN_TYPE_Q4_0, 5632, 19, 9},   {MN_TYPE_Q4_0, 96, 290, 515},  {MN_TYPE_F32, 1000, 9, 70},
+        {MN_TYPE_F16, 2048, 6, 37},
+        {MN_TYPE_BF16, 4100, 5, 19},
+    };
+    for (int i = 0; i < N_ISAS; i++) {
+        const mn_kernels *k = mn_kernels_for_isa(isas[i]);
+        if (!k) continue;
+        for (int c = 0; c < LEN(cases); c++) {
+            for (int exact = 0; exact < 2; exact++) {
+                if (exact && cases[c].n > 4096) continue; /* integer sums must stay below 2^24 */
+                problem p = problem_new(cases[c].type, cases[c].n, cases[c].rows, cases[c].tok, exact, &s);
+                failures += check(k, &p, exact, &s);
+                problem_free(&p);
+            }
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* Extremes of the integer path: every weight at -128 or 127 (Q8_0) or -8 / 7 (Q4_0), every
+ * activation at -127 or 127, one sign per block; the exact sum must come out. */
+static void test_gemm_extremes(void **state) {
+    (void)state;
+    enum { NB = 20, ROWS = 5, TOK = 3 };
+    mn_block_q8_0 w8[ROWS][NB], x8[TOK][NB];
+    mn_block_q4_0 w4[ROWS][NB];
+    for (int r = 0; r < ROWS; r++)
+        for (int b = 0; b < NB; b++) {
+            w8[r][b].d = w4[r][b].d = 0x3c00;
+            memset(w8[r][b].qs, ((b + r) & 1) ? 127 : -128, 32);
+            memset(w4[r][b].qs, ((b + r) & 1) ? 0xff : 0x00, 16);
+        }
+    for (int t = 0; t < TOK; t++)
+        for (int b = 0; b < NB; b++) {
+            x8[t][b].d = 0x3c00;
+            memset(x8[t][b].qs, ((b + t) % 3) ? 127 : -127, 32);
+        }
+    for (int i = 0; i < N_ISAS; i++) {
+        const mn_kernels *k = mn_kernels_for_isa(isas[i]);
+        if (!k) continue;
+        float y8[TOK][ROWS], y4[TOK][ROWS];
+        k->gemm[MN_TYPE_Q8_0](NB * 32, w8, sizeof w8[0], ROWS, x8, sizeof x8[0], TOK, &y8[0][0], ROWS);
+        k->gemm[MN_TYPE_Q4_0](NB * 32, w4, sizeof w4[0], ROWS, x8, sizeof x8[0], TOK, &y4[0][0], ROWS);
+        for (int t = 0; t < TOK; t++)
+            for (int r = 0; r < ROWS; r++) {
+                int64_t e8 = 0, e4 = 0;
+                for (int b = 0; b < NB; b++) {
+                    const int64_t xv = x8[t][b].qs[0];
+                    e8 += 32 * (int64_t)w8[r][b].qs[0] * xv;
+                    e4 += 32 * (int64_t)(((b + r) & 1) ? 7 : -8) * xv;
+                }
+                if (y8[t][r] != (float)e8) fail_msg("%s q8_0 extremes [%d][%d]: %.1f != %lld", k->isa, t, r, y8[t][r], (long long)e8);
+                if (y4[t][r] != (float)e4) fail_msg("%s q4_0 extremes [%d][%d]: %.1f != %lld", k->isa, t, r, y4[t][r], (long long)e4);
+            }
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_exact),
+        cmocka_unit_test(test_gemm_random),
+        cmocka_unit_test(test_gemm_large),
+        cmocka_unit_test(test_gemm_extremes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
