@@ -8,10 +8,12 @@
  * only for chunks that were claimed to finish (`done` == n), never for a worker merely to show up;
  * a core that is busy with something else therefore costs at most the chunk it holds.
  *
- * Why a job's fields can be read without a lock: the caller writes fn/arg/n before publishing the
- * generation (release) and rewrites them only after every chunk of that job is done. A worker reads
- * the claim word (acquire), then the fields, then CASes the claim word from the value it read; a
- * successful CAS proves no later job was published in between, so the fields were this job's.
+ * Why a job's fields can be read without a lock: before rewriting fn/arg/n for job g+1 the caller
+ * stores a "closed" word (generation g+1, index CLOSED), so from then on no CAS naming generation g
+ * can succeed; it then writes the fields and publishes (g+1, 0) with release. A worker reads the
+ * claim word (acquire), then the fields, then CASes the claim word from the value it read; a
+ * successful CAS proves the word did not change since the read, so the fields it read belong to
+ * that generation and were complete (an index of CLOSED is never claimed).
  *
  * Idle workers spin a bounded number of steps (yielding the core every 64, which matters when the
  * machine is oversubscribed), then sleep on a condition variable.
@@ -27,6 +29,7 @@
 #include "core/status.h"
 
 #define SPIN_ITERS 20000
+#define CLOSED 0xffffffffu /* claim index while a job's fields are being written */
 
 typedef void (*chunk_fn)(void *arg, int64_t chunk, int ith);
 
@@ -45,11 +48,12 @@ struct mn_pool {
     atomic_llong done;          /* chunks of the current job finished */
     atomic_int sleepers;
     atomic_int stop;
-    /* the current job; written by the caller only while no chunk of the previous one is pending */
-    chunk_fn fn;
-    void *arg;
-    int64_t n;
-    int max_threads;
+    /* the current job; written by the caller only while the claim word is CLOSED. Atomic (relaxed)
+     * because a late worker may read them while they change: it then fails its CAS (see top) */
+    _Atomic(chunk_fn) fn;
+    _Atomic(void *) arg;
+    atomic_llong n;
+    atomic_int max_threads;
     /* adapter state for mn_pool_run */
     mn_pool_fn run_fn;
     void *run_arg;
@@ -76,10 +80,10 @@ static inline void cpu_relax(int i) {
  * Returns when the claim word shows another generation or the chunks are exhausted. */
 static void work_on(mn_pool *pool, uint64_t word, int ith) {
     uint64_t gen = word >> 32;
-    chunk_fn fn = pool->fn;
-    void *arg = pool->arg;
-    int64_t n = pool->n;
-    if (ith >= pool->max_threads) return;
+    chunk_fn fn = atomic_load_explicit(&pool->fn, memory_order_relaxed);
+    void *arg = atomic_load_explicit(&pool->arg, memory_order_relaxed);
+    int64_t n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+    if (ith >= atomic_load_explicit(&pool->max_threads, memory_order_relaxed)) return;
     for (;;) {
         uint64_t idx = word & 0xffffffffu;
         if ((word >> 32) != gen || (int64_t)idx >= n) return;
@@ -98,15 +102,17 @@ static void *worker_main(void *p) {
     mn_pool *pool = w->pool;
     uint64_t seen = 0; /* generation last worked on */
     for (;;) {
+        /* a new job: another generation whose index is not CLOSED (fields still being written) */
+#define NO_NEW_JOB(w) (((w) >> 32) == seen || ((w) & 0xffffffffu) == CLOSED)
         uint64_t word = atomic_load_explicit(&pool->claim, memory_order_acquire);
-        for (int i = 0; (word >> 32) == seen && i < SPIN_ITERS; i++) {
+        for (int i = 0; NO_NEW_JOB(word) && i < SPIN_ITERS; i++) {
             cpu_relax(i);
             word = atomic_load_explicit(&pool->claim, memory_order_acquire);
         }
-        if ((word >> 32) == seen) {
+        if (NO_NEW_JOB(word)) {
             pthread_mutex_lock(&pool->mu);
             atomic_fetch_add(&pool->sleepers, 1); /* seq_cst: pairs with the caller's publish + check */
-            while (!atomic_load(&pool->stop) && ((word = atomic_load(&pool->claim)) >> 32) == seen)
+            while (!atomic_load(&pool->stop) && NO_NEW_JOB(word = atomic_load(&pool->claim)))
                 pthread_cond_wait(&pool->cv, &pool->mu);
             atomic_fetch_sub(&pool->sleepers, 1);
             pthread_mutex_unlock(&pool->mu);
@@ -115,6 +121,7 @@ static void *worker_main(void *p) {
         seen = word >> 32;
         work_on(pool, word, w->index);
     }
+#undef NO_NEW_JOB
 }
 
 mn_status mn_pool_create(int n_threads, mn_pool **out, mn_error *err) {
@@ -169,12 +176,14 @@ void mn_pool_for(mn_pool *pool, int64_t n_chunks, int max_threads,
         for (int64_t c = 0; c < n_chunks; c++) fn(arg, c, 0);
         return;
     }
-    pool->fn = fn;
-    pool->arg = arg;
-    pool->n = n_chunks;
-    pool->max_threads = max_threads;
-    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
     uint64_t gen = (atomic_load_explicit(&pool->claim, memory_order_relaxed) >> 32) + 1;
+    /* close the old generation before touching the fields a late worker may still be reading */
+    atomic_store(&pool->claim, gen << 32 | CLOSED);
+    atomic_store_explicit(&pool->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&pool->n, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&pool->max_threads, max_threads, memory_order_relaxed);
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
     uint64_t word = gen << 32;
     atomic_store(&pool->claim, word); /* seq_cst: publish, then look for sleepers (Dekker) */
     if (atomic_load(&pool->sleepers) > 0) {
