@@ -15,8 +15,9 @@
  * used in turn, as a forward pass uses each matrix once); the matrix shapes are tinyllama's (q/o 2048 x
  * 2048, gate/up 5632 x 2048, down 2048 x 5632). "vec_dot" runs the same product as one vec_dot per
  * (row, token), the previous path, as the before figure.
- * decode: one vec_dot per row of a fresh matrix larger than the caches (weight bytes / s), rows
- * split in two halves for 2 threads.
+ * decode: the product of a matrix larger than the caches with one token (weight bytes / s), as one
+ * vec_dot per row (the previous path) and as one gemm call with n_tok = 1; 2 threads take half of
+ * the rows each.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -170,6 +171,7 @@ static void prefill(const int32_t *types, int n_types, int64_t n_tok) {
 
 typedef struct dec_job {
     mn_vec_dot_fn dot;
+    mn_gemm_fn gemm; /* used instead of dot when set: the rows as one call with one token */
     const uint8_t *w;
     size_t ws;
     int64_t r0, r1, n;
@@ -179,6 +181,10 @@ typedef struct dec_job {
 
 static void *dec_run(void *arg) {
     dec_job *j = arg;
+    if (j->gemm) {
+        j->gemm(j->n, j->w + (size_t)j->r0 * j->ws, j->ws, j->r1 - j->r0, j->x, 0, 1, j->y + j->r0, 0);
+        return NULL;
+    }
     for (int64_t r = j->r0; r < j->r1; r++) j->dot(j->n, j->w + (size_t)r * j->ws, j->x, &j->y[r]);
     return NULL;
 }
@@ -194,20 +200,23 @@ static void decode(const int32_t *types, int n_types, double mb) {
         uint8_t *x = make_matrix(xt, 1, n);
         float *y = malloc((size_t)rows * sizeof(float));
         const mn_kernels *k = mn_kernels_get();
+        for (int path = 0; path < 2; path++)
         for (int nth = 1; nth <= 2; nth++) {
             double g[7];
             for (int rep = 0; rep < 7; rep++) {
                 dec_job jobs[2];
                 pthread_t th;
                 for (int i = 0; i < nth; i++)
-                    jobs[i] = (dec_job){k->vec_dot[t], w, ws, rows * i / nth, rows * (i + 1) / nth, n, x, y};
+                    jobs[i] = (dec_job){k->vec_dot[t], path ? k->gemm[t] : NULL, w, ws, rows * i / nth,
+                                        rows * (i + 1) / nth, n, x, y};
                 const double t0 = now();
                 if (nth == 2) pthread_create(&th, NULL, dec_run, &jobs[1]);
                 dec_run(&jobs[0]);
                 if (nth == 2) pthread_join(th, NULL);
                 g[rep] = (double)rows * (double)ws / (now() - t0) / 1e9;
             }
-            printf("%-7s %-5s %d thread%s", k->isa, mn_type_get(t)->name, nth, nth > 1 ? "s" : " ");
+            printf("%-7s %-5s %-7s %d thread%s", k->isa, mn_type_get(t)->name, path ? "gemm" : "vec_dot", nth,
+                   nth > 1 ? "s" : " ");
             print3(g, 7);
             printf("\n");
             fflush(stdout);

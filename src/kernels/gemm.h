@@ -36,8 +36,6 @@ void mn_gemm_f16_avx512(MN_GEMM_ARGS);
 void mn_gemm_bf16_avx512(MN_GEMM_ARGS);
 void mn_gemm_q8_0_avx512(MN_GEMM_ARGS);
 void mn_gemm_q4_0_avx512(MN_GEMM_ARGS);
-/* decode kernels (gemm_avx512.c): same contract as the vec_dot they replace in the table */
-void mn_vec_dot_q4_0_fast_avx512(int64_t n, const void *w, const void *x, float *out);
 #endif
 
 #endif

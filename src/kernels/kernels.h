@@ -37,10 +37,11 @@
  * W[n_rows][n] in the weight type, rows w_stride bytes apart; x[n_tok][n] in its vec_dot_type, rows
  * x_stride bytes apart; y f32. Same preconditions as vec_dot (n a multiple of the block size for
  * quantized types; for quantized x, rows may sit at any address, f32 x rows 4-byte aligned), y
- * must not overlap w or x. Each y element depends only on its own row and token (never on n_rows,
- * n_tok or where a chunk starts), so splitting rows or tokens across calls changes no bit. Results
- * match vec_dot within the same float-summation budget (integer block sums are exact). Kernels
- * keep their scratch (packed weight panels, activation sums) on the stack: at most 64 KB. */
+ * must not overlap w or x. A y element depends only on its own row and token and on n_tok (a
+ * kernel picks its method by the number of tokens: packed weight panels for prefill, several rows
+ * per activation load for decode), never on n_rows or where a chunk of rows starts: splitting rows
+ * across threads changes no bit. Results match vec_dot within the same float-summation budget
+ * (integer block sums are exact). Scratch (packed panels, activation sums) is on the stack, < 64 KB. */
 typedef void (*mn_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
                            size_t x_stride, int64_t n_tok, float *y, int64_t y_stride);
 

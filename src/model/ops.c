@@ -4,11 +4,11 @@
  * mn_matmul runs in two pool passes: (1) threads convert activation rows into the weight type's
  * vec_dot_type (Q8_0 blocks for quantized weights), (2) threads claim chunks of weight rows and
  * compute them against every activation row. Splitting by weight rows keeps each thread streaming
- * its own slice of the weights, which is what bounds decode speed. For a batch of GEMM_MIN_TOK or
- * more tokens (prefill) a chunk is one call of the table's gemm kernel, which reuses every weight
- * load across tokens; for fewer (decode) it is one vec_dot per (row, token): packing weights for
- * the gemm costs more than it saves when only 1-3 tokens use them. Both give every output from its
- * own row and token only, so results do not depend on the thread count or chunk boundaries.
+ * its own slice of the weights, which is what bounds decode speed. A chunk is one call of the
+ * table's gemm kernel (kernels/kernels.h), which picks its method by the number of tokens: packed
+ * weight panels reused across tokens for prefill, several rows sharing each activation load for
+ * decode. Types without a gemm kernel take one vec_dot per (row, token). Every output comes from
+ * its own row and token only, so results do not depend on the thread count or chunk boundaries.
  */
 #include "model/ops.h"
 
@@ -18,11 +18,10 @@
 #include "kernels/types.h"
 
 #define ROW_BLOCK 16
-/* gemm from this many tokens on: measured crossover with vec_dot on Zen 5 (AVX-512, 2048 x 2048
- * Q8_0/Q4_0: gemm 0.2x at 1 token, 0.7x at 2, 1.0x at 4, 1.5-2x at 8, 4-8x at 64 and more) */
+/* From this many tokens the gemm kernels pack weights (their PACK_MIN_TOK) and recompute
+ * per-token data once per call: chunks are then few and large, multiples of GEMM_ROW_ALIGN rows
+ * (whole 32-row microtiles of the AVX-512 kernel). Below it, decode-sized chunks. */
 #define GEMM_MIN_TOK 4
-/* gemm chunks are multiples of this many rows (whole 32-row microtiles of the AVX-512 kernel);
- * the kernel recomputes per-token data for each call, so a chunk should not be much smaller */
 #define GEMM_ROW_ALIGN 128
 
 size_t mn_matmul_scratch_size(const mn_weight *w, int n_tok) {
@@ -98,17 +97,15 @@ void mn_matmul(mn_pool *pool, const mn_kernels *k, const mn_weight *w, const flo
     int nth = (int)(work / 65536) + 1;
     if (nth > mn_pool_size(pool)) nth = mn_pool_size(pool);
     if (n_tok >= GEMM_MIN_TOK && k->gemm[w->type]) {
-        /* ~4 chunks per thread, whole microtiles: the kernel recomputes its per-token activation
-         * data once per chunk, so chunks stay large */
+        /* ~4 chunks per thread, whole microtiles */
         j.chunk = (w->n_out + 4 * nth - 1) / (4 * nth);
         j.chunk = (j.chunk + GEMM_ROW_ALIGN - 1) / GEMM_ROW_ALIGN * GEMM_ROW_ALIGN;
-        mn_pool_for(pool, (w->n_out + j.chunk - 1) / j.chunk, nth, gemm_chunk, &j);
-        return;
+    } else {
+        /* ~8 chunks per thread: enough to rebalance, few enough that the counter stays cold */
+        j.chunk = (w->n_out + 8 * nth - 1) / (8 * nth);
+        if (j.chunk < ROW_BLOCK) j.chunk = ROW_BLOCK;
     }
-    /* ~8 chunks per thread: enough to rebalance, few enough that the counter stays cold */
-    j.chunk = (w->n_out + 8 * nth - 1) / (8 * nth);
-    if (j.chunk < ROW_BLOCK) j.chunk = ROW_BLOCK;
-    mn_pool_for(pool, (w->n_out + j.chunk - 1) / j.chunk, nth, dot_chunk, &j);
+    mn_pool_for(pool, (w->n_out + j.chunk - 1) / j.chunk, nth, k->gemm[w->type] ? gemm_chunk : dot_chunk, &j);
 }
 
 void mn_rmsnorm(float *o, const float *x, const float *weight, int n, float eps) {

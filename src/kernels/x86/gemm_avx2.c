@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "kernels/blocks.h"
+#include "kernels/x86/x86.h"
 
 /* ---------------------------------------------------------------- Q8_0 / Q4_0 ----------------- */
 
@@ -250,9 +251,24 @@ static inline __attribute__((always_inline)) void gemm_q(bool is_q4, MN_GEMM_ARG
     }
 }
 
-void mn_gemm_q8_0_avx2(MN_GEMM_ARGS) { gemm_q(false, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
+/* Below 4 tokens packing does not pay: one vec_dot per (token, row). */
+enum { PACK_MIN_TOK = 4 };
 
-void mn_gemm_q4_0_avx2(MN_GEMM_ARGS) { gemm_q(true, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
+static void by_dots(mn_vec_dot_fn dot, MN_GEMM_ARGS) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t r = 0; r < n_rows; r++)
+            dot(n, (const char *)w + (size_t)r * w_stride, (const char *)x + (size_t)t * x_stride, &y[t * y_stride + r]);
+}
+
+void mn_gemm_q8_0_avx2(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) by_dots(mn_vec_dot_q8_0_avx2, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_q(false, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
+
+void mn_gemm_q4_0_avx2(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) by_dots(mn_vec_dot_q4_0_avx2, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_q(true, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
 
 /* ---------------------------------------------------------------- F32 / F16 / BF16 ------------ */
 

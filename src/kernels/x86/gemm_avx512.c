@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "kernels/blocks.h"
+#include "kernels/x86/x86.h"
 
 /* ---------------------------------------------------------------- Q8_0 / Q4_0 ----------------- */
 
@@ -294,91 +295,156 @@ static void gemm_q(pack_fn pack, size_t block_size, int32_t c, MN_GEMM_ARGS) {
     }
 }
 
-void mn_gemm_q8_0_avx512(MN_GEMM_ARGS) { gemm_q(pack_q8_0, sizeof(mn_block_q8_0), 128, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
 
-void mn_gemm_q4_0_avx512(MN_GEMM_ARGS) { gemm_q(pack_q4_0, sizeof(mn_block_q4_0), 8, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
 
-/* ---------------------------------------------------------------- Q4_0 vec_dot (decode) ------- */
+/* ---------------------------------------------------------------- 1-3 tokens (decode) --------- */
 
-/* The f16 scales of 8 consecutive Q4_0 blocks (18 bytes apart: 16-bit words 0, 9, ..., 63 of the
- * first 128 bytes), gathered by one word permute instead of 8 scalar loads and inserts. */
+/* Decode, and batches too small for packing to pay. Measured on Zen 5, from DRAM (matrices of
+ * 512 MB), one vec_dot per row already streams Q8_0 and f16 weights at the probe bandwidth, while
+ * Q4_0 is bound by the core: a one-row dot is limited by its loads, since every row re-reads the
+ * activations, whose 32-byte blocks sit 34 bytes apart so that half the loads split a cache line.
+ * So Q8_0 and the float types take the table's vec_dot per (token, row), and Q4_0 takes the
+ * multi-row dot below, which loads each activation block, its bias correction and its scale once
+ * for 4 rows. (4 interleaved row streams cost DRAM efficiency with rows of 8 KB or more: f16 and
+ * Q8_0 rows lost a third there, another reason they stay row by row.)
+ *
+ * Q4_0, per row and block: a broadcast load puts the 16 nibble bytes in both 128-bit lanes, a
+ * masked shift and an AND give the 32 values q = w + 8 in order, one vpdpbusd starts from the
+ * token's correction -8 * sum(x), one convert and one FMA apply d_w * d_x, broadcast from a small
+ * table that word permutes fill 8 blocks at a time. Each row has its own accumulator and the same
+ * sequence of operations whatever group it is in: results do not depend on row grouping. */
+
+enum { GV_R = 4 }; /* rows per group */
+
+/* f16 scales of 8 consecutive Q4_0 blocks (18 bytes apart: 16-bit words 0, 9, ..., 63 of the first
+ * 128 bytes) as f32, by one word permute */
 static inline __m256 q4_scales8(const mn_block_q4_0 *b) {
     const __m512i idx = _mm512_zextsi128_si512(_mm_setr_epi16(0, 9, 18, 27, 36, 45, 54, 63));
     const __m512i v = _mm512_permutex2var_epi16(_mm512_loadu_si512(b), idx, _mm512_loadu_si512((const char *)b + 64));
     return _mm256_cvtph_ps(_mm512_castsi512_si128(v));
 }
 
-/* The same for 8 Q8_0 blocks (34 bytes apart: words 0, 17, ..., 119 of 240 bytes) */
+/* the same for 8 Q8_0 blocks (34 bytes apart: words 0, 17, ..., 119 of 240 bytes) */
 static inline __m256 q8_scales8(const mn_block_q8_0 *b) {
     const __m512i idx = _mm512_zextsi128_si512(_mm_setr_epi16(0, 17, 34, 51, 4, 21, 38, 55));
     const char *p = (const char *)b;
     const __m512i lo = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx, _mm512_loadu_si512(p + 64));
     const __m512i hi = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128), idx, _mm512_loadu_si512(p + 192));
-    /* words 0..3 from lo (blocks 0..3: words 0, 17, 34, 51), 4..7 from hi (blocks 4..7: words 4 + 64, ...) */
+    /* words 0..3 from lo (blocks 0..3), 4..7 from hi (blocks 4..7: words 68.. = 4.. of the upper half) */
     return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_mask_mov_epi16(lo, 0xf0, hi)));
 }
 
-/* Nibbles of two consecutive blocks -> 64 bytes 0..15 in weight order [lo_a | hi_a | lo_b | hi_b]:
- * each 16-byte nibble array is broadcast to two 128-bit lanes (loads), the upper copy shifted. */
-static inline __m512i q4_unpack_pair(const mn_block_q4_0 *w) {
-    const __m256i a = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)w[0].qs));
-    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)w[1].qs));
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
-    v = _mm512_mask_srli_epi16(v, (__mmask32)0xff00ff00u, v, 4);
-    return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
+/* Blocks of two rows, a and b, as 64 unsigned bytes q = w + 8 in weight order, a in the low
+ * 256 bits: the 16 nibble bytes of a go to 128-bit lanes 0-1 and those of b to lanes 2-3 (two
+ * broadcast loads, one merged), then a masked shift brings down the high nibbles of lanes 1 and 3. */
+static inline __m512i q4_values2(const mn_block_q4_0 *a, const mn_block_q4_0 *b) {
+    __m512i q = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a->qs));
+    q = _mm512_mask_broadcast_i32x4(q, (__mmask16)0xff00, _mm_loadu_si128((const __m128i *)b->qs));
+    q = _mm512_mask_srli_epi16(q, (__mmask32)0xff00ff00u, q, 4);
+    return _mm512_and_si512(q, _mm512_set1_epi8(0x0f));
 }
 
-static inline __m512i x_pair(const mn_block_q8_0 *x) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[0].qs)),
-                              _mm256_loadu_si256((const __m256i *)x[1].qs), 1);
+/* -8 * sum(x) of an activation block, in each 4-byte group's lane (the vpdpbusd start value) */
+static inline __m512i q4_correction(__m512i xv) {
+    return _mm512_sub_epi32(_mm512_setzero_si512(),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), xv));
 }
 
-/* vpermps index: scale 2j in lanes 0..7, scale 2j+1 in lanes 8..15 (one pair's dpbusd layout) */
-static inline __m512i pair_sel(int j) {
-    return _mm512_mask_blend_epi32((__mmask16)0xff00, _mm512_set1_epi32(2 * j), _mm512_set1_epi32(2 * j + 1));
-}
-
-/* Q4_0 x Q8_0 dot for decode, where it must keep up with DRAM (18 bytes per 32 weights): per pair
- * of blocks 3 ops unpack the nibbles, vpdpbusd(q, x) - vpdpbusd(8, x) is the exact integer dot of
- * (q - 8) and x, and one FMA applies the 2 scales; the 16 scales of 8 blocks come from 3 word
- * permutes. Leftover blocks (n / 32 % 8) go one at a time. */
-void mn_vec_dot_q4_0_fast_avx512(int64_t n, const void *w, const void *x, float *out) {
-    const mn_block_q4_0 *bw = w;
-    const mn_block_q8_0 *bx = x;
-    const int64_t nb = n / MN_QK4_0;
-    const __m512i eight = _mm512_set1_epi8(8), zero = _mm512_setzero_si512();
-    const __m512i sel0 = pair_sel(0), sel1 = pair_sel(1), sel2 = pair_sel(2), sel3 = pair_sel(3);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    int64_t ib = 0;
-    for (; ib + 8 <= nb; ib += 8) {
-        const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(q4_scales8(bw + ib), q8_scales8(bx + ib)));
-        __m512i p[4];
-        for (int j = 0; j < 4; j++) {
-            const __m512i xv = x_pair(bx + ib + 2 * j);
-            p[j] = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q4_unpack_pair(bw + ib + 2 * j), xv),
-                                    _mm512_dpbusd_epi32(zero, eight, xv));
-        }
-        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel0, s), _mm512_cvtepi32_ps(p[0]), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel1, s), _mm512_cvtepi32_ps(p[1]), acc1);
-        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel2, s), _mm512_cvtepi32_ps(p[2]), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel3, s), _mm512_cvtepi32_ps(p[3]), acc1);
-    }
-    __m256 acc = _mm256_setzero_ps();
-    for (; ib < nb; ib++) {
-        const __m128i q = _mm_loadu_si128((const __m128i *)bw[ib].qs);
-        const __m128i m4 = _mm_set1_epi8(0x0f);
-        const __m256i wq = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)bx[ib].qs);
-        const __m256i pi = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xv),
-                                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(bw[ib].d) * _cvtsh_ss(bx[ib].d)), _mm256_cvtepi32_ps(pi), acc);
-    }
-    const __m256 a = _mm256_add_ps(acc, _mm256_add_ps(_mm512_castps512_ps256(_mm512_add_ps(acc0, acc1)),
-                                                      _mm512_extractf32x8_ps(_mm512_add_ps(acc0, acc1), 1)));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+static inline float hsum8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    *out = _mm_cvtss_f32(h);
+    return _mm_cvtss_f32(h);
+}
+
+/* y[r] = Q4_0 row r . x for r < nr (<= GV_R, a constant after inlining). Rows go in pairs, one
+ * per 256-bit half of each register; an odd last row is paired with itself (computed twice, kept
+ * once: the two halves run the same operations, so a row's result does not depend on its pair). */
+static inline __attribute__((always_inline)) void gemv_q4_0(int nr, int64_t nb, const uint8_t *w, size_t w_stride,
+                                                            const mn_block_q8_0 *x, float *y) {
+    enum { NP = GV_R / 2 };
+    const int np = (nr + 1) / 2;
+    const mn_block_q4_0 *ra[NP], *rb[NP];
+    __m512 acc[NP], sc[NP];
+    for (int p = 0; p < np; p++) {
+        ra[p] = (const mn_block_q4_0 *)(w + (size_t)(2 * p) * w_stride);
+        rb[p] = (const mn_block_q4_0 *)(w + (size_t)(2 * p + 1 < nr ? 2 * p + 1 : 2 * p) * w_stride);
+        acc[p] = _mm512_setzero_ps();
+    }
+    int64_t ib = 0;
+    for (; ib + 8 <= nb; ib += 8) {
+        const __m256 dx = q8_scales8(x + ib);
+        const __m512 dx2 = _mm512_insertf32x8(_mm512_castps256_ps512(dx), dx, 1);
+#pragma GCC unroll 2
+        for (int p = 0; p < np; p++) /* lanes 0-7: row a's 8 block scales, 8-15: row b's, times d_x */
+            sc[p] = _mm512_mul_ps(
+                _mm512_insertf32x8(_mm512_castps256_ps512(q4_scales8(ra[p] + ib)), q4_scales8(rb[p] + ib), 1), dx2);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[ib + j].qs));
+            const __m512i corr = q4_correction(xv);
+            /* block j's scale of row a in lanes 0-7, of row b in lanes 8-15 */
+            const __m512i sel = _mm512_mask_blend_epi32((__mmask16)0xff00, _mm512_set1_epi32(j), _mm512_set1_epi32(8 + j));
+#pragma GCC unroll 2
+            for (int p = 0; p < np; p++) {
+                const __m512i pq = _mm512_dpbusd_epi32(corr, q4_values2(ra[p] + ib + j, rb[p] + ib + j), xv);
+                acc[p] = _mm512_fmadd_ps(_mm512_permutexvar_ps(sel, sc[p]), _mm512_cvtepi32_ps(pq), acc[p]);
+            }
+        }
+    }
+    for (; ib < nb; ib++) { /* the last nb % 8 blocks */
+        const __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[ib].qs));
+        const __m512i corr = q4_correction(xv);
+        const float dx = _cvtsh_ss(x[ib].d);
+        for (int p = 0; p < np; p++) {
+            const __m512 d = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(ra[p][ib].d) * dx),
+                                                _mm256_set1_ps(_cvtsh_ss(rb[p][ib].d) * dx), 1);
+            const __m512i pq = _mm512_dpbusd_epi32(corr, q4_values2(ra[p] + ib, rb[p] + ib), xv);
+            acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(pq), acc[p]);
+        }
+    }
+    for (int r = 0; r < nr; r++) {
+        const __m512 a = acc[r / 2];
+        y[r] = hsum8(r % 2 ? _mm512_extractf32x8_ps(a, 1) : _mm512_castps512_ps256(a));
+    }
+}
+
+static void gemv_q4_0_tokens(MN_GEMM_ARGS) {
+    const int64_t nb = n / MN_QK4_0;
+    for (int64_t t = 0; t < n_tok; t++) {
+        const mn_block_q8_0 *xt = (const mn_block_q8_0 *)((const char *)x + (size_t)t * x_stride);
+        float *yt = y + t * y_stride;
+        const uint8_t *wr = w;
+        int64_t r = 0;
+        for (; r + GV_R <= n_rows; r += GV_R, wr += GV_R * w_stride) gemv_q4_0(GV_R, nb, wr, w_stride, xt, yt + r);
+        switch (n_rows - r) {
+        case 3: gemv_q4_0(3, nb, wr, w_stride, xt, yt + r); break;
+        case 2: gemv_q4_0(2, nb, wr, w_stride, xt, yt + r); break;
+        case 1: gemv_q4_0(1, nb, wr, w_stride, xt, yt + r); break;
+        default: break;
+        }
+    }
+}
+
+/* one vec_dot per (token, row) */
+static void by_dots(mn_vec_dot_fn dot, MN_GEMM_ARGS) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t r = 0; r < n_rows; r++)
+            dot(n, (const char *)w + (size_t)r * w_stride, (const char *)x + (size_t)t * x_stride, &y[t * y_stride + r]);
+}
+
+/* Packing a weight panel is paid back from 4 tokens on (measured, see model/ops.c); below that
+ * the tokens go one by one through the multi-row dot. */
+enum { PACK_MIN_TOK = 4 };
+
+void mn_gemm_q8_0_avx512(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) by_dots(mn_vec_dot_q8_0_avx512, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_q(pack_q8_0, sizeof(mn_block_q8_0), 128, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
+
+void mn_gemm_q4_0_avx512(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) gemv_q4_0_tokens(n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_q(pack_q4_0, sizeof(mn_block_q4_0), 8, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
 }
 
 /* ---------------------------------------------------------------- F32 / F16 / BF16 ------------ */
@@ -398,19 +464,19 @@ static inline __attribute__((always_inline)) __m512 load_w(int kind, const void 
     }
 }
 
-/* out[a][b] = dot(row a, token b) over n elements */
-static inline __attribute__((always_inline)) void micro_f(int kind, int64_t n, const void *const wr[FR],
+/* out[a][b] = dot(row a, token b) over n elements, b < ft (FT after inlining) */
+static inline __attribute__((always_inline)) void micro_f(int kind, int ft, int64_t n, const void *const wr[FR],
                                                           const float *const xr[FT], float out[FR][FT]) {
     __m512 acc[FR][FT];
     for (int a = 0; a < FR; a++)
-        for (int b = 0; b < FT; b++) acc[a][b] = _mm512_setzero_ps();
+        for (int b = 0; b < ft; b++) acc[a][b] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 wv[FR];
 #pragma GCC unroll 4
         for (int a = 0; a < FR; a++) wv[a] = load_w(kind, wr[a], i, 0xffff);
 #pragma GCC unroll 4
-        for (int b = 0; b < FT; b++) {
+        for (int b = 0; b < ft; b++) {
             const __m512 xv = _mm512_loadu_ps(xr[b] + i);
 #pragma GCC unroll 4
             for (int a = 0; a < FR; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
@@ -420,16 +486,16 @@ static inline __attribute__((always_inline)) void micro_f(int kind, int64_t n, c
         const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
         __m512 wv[FR];
         for (int a = 0; a < FR; a++) wv[a] = load_w(kind, wr[a], i, m);
-        for (int b = 0; b < FT; b++) {
+        for (int b = 0; b < ft; b++) {
             const __m512 xv = _mm512_maskz_loadu_ps(m, xr[b] + i);
             for (int a = 0; a < FR; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
         }
     }
     for (int a = 0; a < FR; a++)
-        for (int b = 0; b < FT; b++) out[a][b] = _mm512_reduce_add_ps(acc[a][b]);
+        for (int b = 0; b < ft; b++) out[a][b] = _mm512_reduce_add_ps(acc[a][b]);
 }
 
-static inline __attribute__((always_inline)) void gemm_f(int kind, MN_GEMM_ARGS) {
+static inline __attribute__((always_inline)) void gemm_f_ft(int kind, int ft, MN_GEMM_ARGS) {
     /* token tile: its activations (tt * n floats) stay within ~256 KB of L2 */
     int64_t tt = (65536 / (n > 0 ? n : 1)) / FT * FT;
     if (tt < FT) tt = FT;
@@ -439,21 +505,32 @@ static inline __attribute__((always_inline)) void gemm_f(int kind, MN_GEMM_ARGS)
             const void *wr[FR];
             for (int a = 0; a < FR; a++)
                 wr[a] = (const char *)w + (size_t)(r0 + a < n_rows ? r0 + a : n_rows - 1) * w_stride;
-            for (int64_t t = t0; t < t1; t += FT) {
+            for (int64_t t = t0; t < t1; t += ft) {
                 const float *xr[FT];
-                for (int b = 0; b < FT; b++)
+                for (int b = 0; b < ft; b++)
                     xr[b] = (const float *)((const char *)x + (size_t)(t + b < t1 ? t + b : t1 - 1) * x_stride);
                 float out[FR][FT];
-                micro_f(kind, n, wr, xr, out);
-                for (int b = 0; b < FT && t + b < t1; b++)
+                micro_f(kind, ft, n, wr, xr, out);
+                for (int b = 0; b < ft && t + b < t1; b++)
                     for (int a = 0; a < FR && r0 + a < n_rows; a++) y[(t + b) * y_stride + r0 + a] = out[a][b];
             }
         }
     }
 }
 
-void mn_gemm_f32_avx512(MN_GEMM_ARGS) { gemm_f(W_F32, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
-void mn_gemm_f16_avx512(MN_GEMM_ARGS) { gemm_f(W_F16, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
-void mn_gemm_bf16_avx512(MN_GEMM_ARGS) { gemm_f(W_BF16, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride); }
+void mn_gemm_f32_avx512(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) by_dots(mn_vec_dot_f32_avx512, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_f_ft(W_F32, FT, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
+
+void mn_gemm_f16_avx512(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) by_dots(mn_vec_dot_f16_avx512, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_f_ft(W_F16, FT, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
+
+void mn_gemm_bf16_avx512(MN_GEMM_ARGS) {
+    if (n_tok < PACK_MIN_TOK) by_dots(mn_vec_dot_bf16_avx512, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+    else gemm_f_ft(W_BF16, FT, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
 
 #endif /* __x86_64__ */
