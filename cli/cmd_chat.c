@@ -55,7 +55,7 @@ static int parse(int argc, char **argv, chat_opts *o) {
     o->sp = mn_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t n;
+        int k;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
@@ -70,12 +70,7 @@ static int parse(int argc, char **argv, chat_opts *o) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) { if (!cli_parse_i64("chat", a, v, 1, 1 << 20, &o->n_predict)) return 0; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!cli_parse_i64("chat", a, v, 1, 1024, &o->threads)) return 0; }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if (!cli_parse_i64("chat", a, v, 16, 1 << 24, &o->ctx)) return 0; }
-        else if (!strcmp(a, "--temp")) { if (!cli_parse_f32("chat", a, v, 0, 100, &o->sp.temperature)) return 0; }
-        else if (!strcmp(a, "--top-k")) { if (!cli_parse_i64("chat", a, v, 0, 1 << 24, &n)) return 0; o->sp.top_k = (int32_t)n; }
-        else if (!strcmp(a, "--top-p")) { if (!cli_parse_f32("chat", a, v, 1e-6f, 1, &o->sp.top_p)) return 0; }
-        else if (!strcmp(a, "--min-p")) { if (!cli_parse_f32("chat", a, v, 0, 1, &o->sp.min_p)) return 0; }
-        else if (!strcmp(a, "--repeat-penalty")) { if (!cli_parse_f32("chat", a, v, 1e-3f, 100, &o->sp.repeat_penalty)) return 0; }
-        else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (!cli_parse_i64("chat", a, v, 0, INT64_MAX, &n)) return 0; o->sp.seed = (uint64_t)n; }
+        else if ((k = cli_parse_sampling("chat", a, v, &o->sp)) != 0) { if (k < 0) return 0; }
         else {
             fprintf(stderr, "minnow chat: unknown option '%s' (see --help)\n", a);
             return 0;

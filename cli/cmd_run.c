@@ -56,7 +56,7 @@ static int parse(int argc, char **argv, run_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t n;
+        int k;
         int used = 1; /* consumes the next argument */
 #define IS(x, y) flag_is(a, x, y)
         if (IS("-h", "--help")) {
@@ -72,15 +72,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (IS("-c", "--ctx-size")) { if (!cli_parse_i64("run", a, v, 1, 1 << 24, &o->ctx)) return 0; }
         else if (IS("-b", "--batch-size")) { if (!cli_parse_i64("run", a, v, 1, 65536, &o->batch)) return 0; }
         else if (IS("--mem-limit", NULL)) { if (!cli_parse_i64("run", a, v, 1, 1 << 30, &o->mem_limit)) return 0; }
-        else if (IS("--temp", NULL)) { if (!cli_parse_f32("run", a, v, 0, 100, &o->sp.temperature)) return 0; }
-        else if (IS("--top-k", NULL)) { if (!cli_parse_i64("run", a, v, 0, 1 << 24, &n)) return 0; o->sp.top_k = (int32_t)n; }
-        else if (IS("--top-p", NULL)) { if (!cli_parse_f32("run", a, v, 1e-6f, 1, &o->sp.top_p)) return 0; }
-        else if (IS("--min-p", NULL)) { if (!cli_parse_f32("run", a, v, 0, 1, &o->sp.min_p)) return 0; }
-        else if (IS("--repeat-penalty", NULL)) { if (!cli_parse_f32("run", a, v, 1e-3f, 100, &o->sp.repeat_penalty)) return 0; }
-        else if (IS("--repeat-last-n", NULL)) { if (!cli_parse_i64("run", a, v, 0, 1 << 20, &n)) return 0; o->sp.penalty_last_n = (int32_t)n; }
-        else if (IS("--frequency-penalty", NULL)) { if (!cli_parse_f32("run", a, v, -2, 2, &o->sp.frequency_penalty)) return 0; }
-        else if (IS("--presence-penalty", NULL)) { if (!cli_parse_f32("run", a, v, -2, 2, &o->sp.presence_penalty)) return 0; }
-        else if (IS("-s", "--seed")) { if (!cli_parse_i64("run", a, v, 0, INT64_MAX, &n)) return 0; o->sp.seed = (uint64_t)n; }
+        else if ((k = cli_parse_sampling("run", a, v, &o->sp)) != 0) { if (k < 0) return 0; }
         else {
             used = 0;
             if (IS("--ids", NULL)) o->ids = 1;
@@ -200,7 +192,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "minnow run: %s\n", err.message);
         goto done;
     }
-    int32_t n_ctx = mn_context_n_ctx(ctx), n_batch = mn_context_n_batch(ctx);
+    int32_t n_ctx = mn_context_n_ctx(ctx);
     if (n_prompt + o.n_predict > n_ctx) {
         if (n_prompt > n_ctx) {
             fprintf(stderr, "minnow run: prompt of %d tokens exceeds the context of %d\n", n_prompt, n_ctx);
@@ -222,19 +214,8 @@ int cmd_run(int argc, char **argv) {
     }
 
     /* prefill in chunks of n_batch */
-    int32_t *pos = malloc((size_t)n_batch * sizeof(int32_t));
-    if (!pos) goto done;
     double t0 = cli_now();
-    for (int at = 0; at < n_prompt; at += n_batch) {
-        int n = n_prompt - at < n_batch ? n_prompt - at : n_batch;
-        for (int i = 0; i < n; i++) pos[i] = at + i;
-        mn_batch b = {n, prompt + at, pos, NULL, NULL};
-        if (mn_context_eval(ctx, &b) != MN_OK) {
-            fprintf(stderr, "minnow run: %s\n", mn_context_errmsg(ctx));
-            free(pos);
-            goto done;
-        }
-    }
+    if (!cli_prefill("run", ctx, prompt, n_prompt, 0)) goto done;
     double t_prefill = cli_now() - t0;
 
     t0 = cli_now();
@@ -261,12 +242,10 @@ int cmd_run(int argc, char **argv) {
         mn_batch b = {1, &id, &p, NULL, NULL};
         if (mn_context_eval(ctx, &b) != MN_OK) {
             fprintf(stderr, "\nminnow run: %s\n", mn_context_errmsg(ctx));
-            free(pos);
             goto done;
         }
     }
     double t_decode = cli_now() - t0;
-    free(pos);
     if (detok) {
         const char *text;
         size_t len = 0;

@@ -127,6 +127,47 @@ char *cli_read_file(const char *cmd, const char *path, size_t max_bytes, size_t 
     return buf;
 }
 
+int cli_parse_sampling(const char *cmd, const char *flag, const char *value, mn_sampler_params *sp) {
+    int64_t n;
+    float f;
+    if (!strcmp(flag, "--temp")) return cli_parse_f32(cmd, flag, value, 0, 100, &sp->temperature) ? 1 : -1;
+    if (!strcmp(flag, "--top-p")) return cli_parse_f32(cmd, flag, value, 1e-6f, 1, &sp->top_p) ? 1 : -1;
+    if (!strcmp(flag, "--min-p")) return cli_parse_f32(cmd, flag, value, 0, 1, &sp->min_p) ? 1 : -1;
+    if (!strcmp(flag, "--repeat-penalty"))
+        return cli_parse_f32(cmd, flag, value, 1e-3f, 100, &sp->repeat_penalty) ? 1 : -1;
+    if (!strcmp(flag, "--frequency-penalty") || !strcmp(flag, "--presence-penalty")) {
+        if (!cli_parse_f32(cmd, flag, value, -2, 2, &f)) return -1;
+        *(flag[2] == 'f' ? &sp->frequency_penalty : &sp->presence_penalty) = f;
+        return 1;
+    }
+    if (!strcmp(flag, "--top-k") || !strcmp(flag, "--repeat-last-n")) {
+        if (!cli_parse_i64(cmd, flag, value, 0, flag[2] == 't' ? 1 << 24 : 1 << 20, &n)) return -1;
+        *(flag[2] == 't' ? &sp->top_k : &sp->penalty_last_n) = (int32_t)n;
+        return 1;
+    }
+    if (!strcmp(flag, "-s") || !strcmp(flag, "--seed")) {
+        if (!cli_parse_i64(cmd, flag, value, 0, INT64_MAX, &n)) return -1;
+        sp->seed = (uint64_t)n;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_prefill(const char *cmd, mn_context *ctx, const int32_t *ids, int n, int32_t start) {
+    int32_t nb = mn_context_n_batch(ctx), pos[512];
+    if (nb > 512) nb = 512; /* positions live on the stack */
+    for (int at = 0; at < n; at += nb) {
+        int k = n - at < nb ? n - at : nb;
+        for (int i = 0; i < k; i++) pos[i] = start + at + i;
+        mn_batch b = {k, ids + at, pos, NULL, NULL};
+        if (mn_context_eval(ctx, &b) != MN_OK) {
+            fprintf(stderr, "minnow %s: %s\n", cmd, mn_context_errmsg(ctx));
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int cli_parse_kv_type(const char *cmd, const char *s) {
     if (s && !strcmp(s, "f32")) return MN_KV_F32;
     if (s && !strcmp(s, "f16")) return MN_KV_F16;
