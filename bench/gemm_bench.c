@@ -189,9 +189,45 @@ static void *dec_run(void *arg) {
     return NULL;
 }
 
+/* read bandwidth of nth threads summing the words of buf (GB/s), as `minnow bench` probes it */
+typedef struct probe_job {
+    const uint64_t *p;
+    size_t n;
+    uint64_t sum;
+} probe_job;
+
+static void *probe_run(void *arg) {
+    probe_job *j = arg;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= j->n; i += 4) {
+        s0 += j->p[i];
+        s1 += j->p[i + 1];
+        s2 += j->p[i + 2];
+        s3 += j->p[i + 3];
+    }
+    j->sum = s0 + s1 + s2 + s3;
+    return NULL;
+}
+
+static double probe_gbs(const void *buf, size_t bytes, int nth) {
+    probe_job j[2];
+    pthread_t th;
+    for (int i = 0; i < nth; i++) j[i] = (probe_job){(const uint64_t *)buf + bytes / 8 / (size_t)nth * (size_t)i, bytes / 8 / (size_t)nth, 0};
+    const double t0 = now();
+    if (nth == 2) pthread_create(&th, NULL, probe_run, &j[1]);
+    probe_run(&j[0]);
+    if (nth == 2) pthread_join(th, NULL);
+    const double dt = now() - t0;
+    volatile uint64_t sink = j[0].sum + j[1 % nth].sum;
+    (void)sink;
+    return (double)bytes / dt / 1e9;
+}
+
 static void decode(const int32_t *types, int n_types, double mb) {
     const int64_t n = 2048;
-    printf("decode: vec_dot over a %.0f MB matrix of %lld-wide rows: GB/s min / median / max of 7\n", mb, (long long)n);
+    printf("decode: a %.0f MB matrix of %lld-wide rows times one token: GB/s min / median / max of 7, and each\n"
+           "as a share of a read-bandwidth probe (summing the matrix's words) run right before it\n",
+           mb, (long long)n);
     for (int it = 0; it < n_types; it++) {
         const int32_t t = types[it], xt = mn_type_get(t)->vec_dot_type;
         const size_t ws = (size_t)mn_type_row_size(t, n);
@@ -202,8 +238,9 @@ static void decode(const int32_t *types, int n_types, double mb) {
         const mn_kernels *k = mn_kernels_get();
         for (int path = 0; path < 2; path++)
         for (int nth = 1; nth <= 2; nth++) {
-            double g[7];
+            double g[7], e[7];
             for (int rep = 0; rep < 7; rep++) {
+                const double bw = probe_gbs(w, (size_t)rows * ws, nth); /* right before: same conditions */
                 dec_job jobs[2];
                 pthread_t th;
                 for (int i = 0; i < nth; i++)
@@ -214,11 +251,15 @@ static void decode(const int32_t *types, int n_types, double mb) {
                 dec_run(&jobs[0]);
                 if (nth == 2) pthread_join(th, NULL);
                 g[rep] = (double)rows * (double)ws / (now() - t0) / 1e9;
+                e[rep] = g[rep] / bw;
             }
             printf("%-7s %-5s %-7s %d thread%s", k->isa, mn_type_get(t)->name, path ? "gemm" : "vec_dot", nth,
                    nth > 1 ? "s" : " ");
             print3(g, 7);
-            printf("\n");
+            printf("  | / probe");
+            for (int i = 0; i < 7; i++) e[i] *= 100.0;
+            print3(e, 7);
+            printf(" %%\n");
             fflush(stdout);
         }
         free(w);

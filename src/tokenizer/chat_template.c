@@ -113,7 +113,7 @@ static mn_status build_context(const mn_chat_message *msgs, size_t n_msgs, const
         MN_FORWARD(add_ref(o, "content", m->content, err));
         if (m->name) MN_FORWARD(add_ref(o, "name", m->name, err));
         if (m->tool_calls_json) {
-            cJSON *tc;
+            cJSON *tc = NULL;
             MN_FORWARD(parse_json(m->tool_calls_json, "tool_calls_json", i, 1, &tc, err));
             cJSON_AddItemToObject(o, "tool_calls", tc);
         }
@@ -121,7 +121,7 @@ static mn_status build_context(const mn_chat_message *msgs, size_t n_msgs, const
         if (m->reasoning_content) MN_FORWARD(add_ref(o, "reasoning_content", m->reasoning_content, err));
     }
     if (p->tools_json) {
-        cJSON *tools;
+        cJSON *tools = NULL;
         MN_FORWARD(parse_json(p->tools_json, "tools_json", SIZE_MAX, 1, &tools, err));
         cJSON_AddItemToObject(ctx, "tools", tools);
     } else {
@@ -133,7 +133,7 @@ static mn_status build_context(const mn_chat_message *msgs, size_t n_msgs, const
     MN_FORWARD(add_ref(ctx, "bos_token", p->bos_token ? p->bos_token : "", err));
     MN_FORWARD(add_ref(ctx, "eos_token", p->eos_token ? p->eos_token : "", err));
     if (p->vars_json) {
-        cJSON *vars;
+        cJSON *vars = NULL;
         MN_FORWARD(parse_json(p->vars_json, "vars_json", SIZE_MAX, 0, &vars, err));
         while (vars->child) {
             cJSON *item = cJSON_DetachItemViaPointer(vars, vars->child);

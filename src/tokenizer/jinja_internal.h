@@ -127,7 +127,6 @@ static inline jv jv_bool(bool b) { return (jv){.t = JV_BOOL, .u.i = b ? 1 : 0}; 
 static inline jv jv_int(int64_t i) { return (jv){.t = JV_INT, .u.i = i}; }
 static inline jv jv_float(double f) { return (jv){.t = JV_FLOAT, .u.f = f}; }
 static inline jv jv_str(const char *p, size_t n) { return (jv){.t = JV_STR, .u.s = {p, n}}; }
-static inline jv jv_cstr(const char *p);
 static inline bool jv_is_num(jv v) { return v.t == JV_INT || v.t == JV_FLOAT || v.t == JV_BOOL; }
 static inline bool jv_is_intlike(jv v) { return v.t == JV_INT || v.t == JV_BOOL; }
 
@@ -342,8 +341,6 @@ static inline jv mn_jbuf_value(const jbuf *b) { return jv_str(b->p ? b->p : "", 
 bool mn_jv_truthy(jv v);
 /* Python == (charged per element visited). */
 mn_status mn_jv_eq(jev *e, const jnode *n, jv a, jv b, bool *out);
-/* Shallow equality (numbers, strings, none; containers by identity), for uncharged uses. */
-bool mn_jv_equal(jv a, jv b);
 /* Python <, <=, >, >= via a three-way compare; fails (TypeError) on unorderable types.
  * fold_case: compare strings case-insensitively (sort/unique/min/max filters). */
 mn_status mn_jv_compare(jev *e, const jnode *n, jv a, jv b, bool fold_case, int *out);
@@ -414,11 +411,6 @@ bool mn_jinja_func_lookup(jstr name, jv *out);
 /* Calls a macro or function value (used by the evaluator and by filters that call back). */
 mn_status mn_jinja_call_value(jev *e, const jnode *n, jv callee, const jargs *a, jv *out);
 
-static inline jv jv_cstr(const char *p) {
-    size_t n = 0;
-    while (p[n]) n++;
-    return jv_str(p, n);
-}
 static inline bool jstr_eq(jstr a, const char *b) {
     size_t i = 0;
     for (; i < a.n; i++)

@@ -479,21 +479,6 @@ static mn_status eq_rec(jev *e, const jnode *n, jv a, jv b, int depth, bool *out
 
 mn_status mn_jv_eq(jev *e, const jnode *n, jv a, jv b, bool *out) { return eq_rec(e, n, a, b, 0, out); }
 
-bool mn_jv_equal(jv a, jv b) {
-    /* shallow equality for callers without an evaluator: numbers, strings, none, identity */
-    if (jv_is_num(a) && jv_is_num(b)) return num_equal(a, b);
-    if (a.t != b.t) return false;
-    switch (a.t) {
-    case JV_UNDEF:
-    case JV_NONE: return true;
-    case JV_STR: return a.u.s.n == b.u.s.n && memcmp(a.u.s.p, b.u.s.p, a.u.s.n) == 0;
-    case JV_LIST: return a.u.l == b.u.l;
-    case JV_DICT:
-    case JV_NS: return a.u.d == b.u.d;
-    default: return false;
-    }
-}
-
 static int fold(uint32_t cp);
 
 static int str_compare(jstr a, jstr b, bool fold_case) {

@@ -312,9 +312,15 @@ static void gemm_q(pack_fn pack, size_t block_size, int32_t c, MN_GEMM_ARGS) {
  * masked shift and an AND give the 32 values q = w + 8 in order, one vpdpbusd starts from the
  * token's correction -8 * sum(x), one convert and one FMA apply d_w * d_x, broadcast from a small
  * table that word permutes fill 8 blocks at a time. Each row has its own accumulator and the same
- * sequence of operations whatever group it is in: results do not depend on row grouping. */
+ * sequence of operations whatever group it is in: results do not depend on row grouping.
+ * Measured on Zen 5 (single thread, 2048-wide rows): 37 GB/s in L2 against 23 for vec_dot; from
+ * DRAM, over 545 MB, 24 GB/s against 20, and only with the software prefetch GV_PF bytes ahead
+ * (15-19 GB/s without: the hardware prefetchers stop at each 4 KB page of 4 interleaved streams). */
 
-enum { GV_R = 4 }; /* rows per group */
+enum {
+    GV_R = 4,    /* rows per group */
+    GV_PF = 8192 /* software prefetch distance (bytes) */
+};
 
 /* f16 scales of 8 consecutive Q4_0 blocks (18 bytes apart: 16-bit words 0, 9, ..., 63 of the first
  * 128 bytes) as f32, by one word permute */
@@ -374,6 +380,12 @@ static inline __attribute__((always_inline)) void gemv_q4_0(int nr, int64_t nb, 
     int64_t ib = 0;
     for (; ib + 8 <= nb; ib += 8) {
         const __m256 dx = q8_scales8(x + ib);
+        /* the 8 blocks (144 bytes) of each row GV_PF bytes on, in rows to come */
+        for (int p = 0; p < np; p++)
+            for (int l = 0; l < 3; l++) {
+                _mm_prefetch((const char *)((uintptr_t)(ra[p] + ib) + GV_PF + 64 * (unsigned)l), _MM_HINT_T0);
+                _mm_prefetch((const char *)((uintptr_t)(rb[p] + ib) + GV_PF + 64 * (unsigned)l), _MM_HINT_T0);
+            }
         const __m512 dx2 = _mm512_insertf32x8(_mm512_castps256_ps512(dx), dx, 1);
 #pragma GCC unroll 2
         for (int p = 0; p < np; p++) /* lanes 0-7: row a's 8 block scales, 8-15: row b's, times d_x */
