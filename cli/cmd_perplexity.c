@@ -24,6 +24,7 @@ static void usage(FILE *f) {
             "      --chunks N        score at most N windows (default: all)\n"
             "  -t, --threads N       worker threads (default: all cores)\n"
             "  -b, --batch-size N    tokens per forward pass (default 512)\n"
+            "      --kv-type T       KV cache type: f32, f16, q8_0 (default: f32 for f32 models, else f16)\n"
             "      --json            print one JSON object instead of text\n");
 }
 
@@ -40,7 +41,7 @@ static double nll(const float *logits, int n_vocab, int target) {
 int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *file = NULL, *tokens_file = NULL;
     int64_t n_ctx = 512, chunks = -1, threads = 0, batch = 512;
-    int json = 0;
+    int json = 0, kv_type = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -62,6 +63,7 @@ int cmd_perplexity(int argc, char **argv) {
         else if (!strcmp(a, "--chunks")) { if (!cli_parse_i64("perplexity", a, v, 1, 1 << 30, &chunks)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!cli_parse_i64("perplexity", a, v, 1, 1024, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { if (!cli_parse_i64("perplexity", a, v, 1, 65536, &batch)) return 2; }
+        else if (!strcmp(a, "--kv-type")) { if ((kv_type = cli_parse_kv_type("perplexity", v)) < 0) return 2; }
         else {
             fprintf(stderr, "minnow perplexity: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -136,6 +138,7 @@ int cmd_perplexity(int argc, char **argv) {
     cp.n_ctx = (int32_t)n_ctx;
     cp.n_batch = (int32_t)(batch < n_ctx ? batch : n_ctx);
     cp.n_threads = (int32_t)threads;
+    cp.kv_type = kv_type;
     if (mn_context_create(model, &cp, &ctx, &err) != MN_OK) {
         fprintf(stderr, "minnow perplexity: %s\n", err.message);
         goto done;

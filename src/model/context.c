@@ -335,17 +335,6 @@ static void norm_rows(void *arg, int ith, int nth) {
                    hp->norm_eps);
 }
 
-static void swiglu_rows(void *arg, int ith, int nth) {
-    step *st = arg;
-    mn_context *ctx = st->ctx;
-    int64_t n = (int64_t)st->n * ctx->model->hp.n_ff;
-    int64_t per = (n + nth - 1) / nth, i0 = per * ith, i1 = i0 + per < n ? i0 + per : n;
-    for (int64_t i = i0; i < i1; i++) {
-        float g = ctx->hb[i];
-        ctx->hb[i] = g / (1.0f + expf(-g)) * ctx->hb2[i];
-    }
-}
-
 static void add_rows(float *x, const float *d, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += d[i];
 }
@@ -420,9 +409,8 @@ mn_status mn_context_eval(mn_context *ctx, const mn_batch *b) {
         st.layer = l;
         st.norm_w = L->attn_norm;
         mn_pool_run(ctx->pool, norm_rows, &st, n);
-        mn_matmul(ctx->pool, k, &L->wq, ctx->xb, E, n, ctx->q, q_dim, ctx->xq);
-        mn_matmul(ctx->pool, k, &L->wk, ctx->xb, E, n, ctx->kk, kv_dim, ctx->xq);
-        mn_matmul(ctx->pool, k, &L->wv, ctx->xb, E, n, ctx->vv, kv_dim, ctx->xq);
+        const mn_mm_part qkv[3] = {{&L->wq, ctx->q, q_dim}, {&L->wk, ctx->kk, kv_dim}, {&L->wv, ctx->vv, kv_dim}};
+        mn_matmul_parts(ctx->pool, k, qkv, 3, ctx->xb, E, n, ctx->xq, 0);
         mn_pool_run(ctx->pool, qkv_post, &st, n);
         mn_pool_run(ctx->pool, attention, &st, n * hp->n_head);
         mn_matmul(ctx->pool, k, &L->wo, ctx->att, q_dim, n, ctx->xb, E, ctx->xq);
@@ -430,9 +418,8 @@ mn_status mn_context_eval(mn_context *ctx, const mn_batch *b) {
 
         st.norm_w = L->ffn_norm;
         mn_pool_run(ctx->pool, norm_rows, &st, n);
-        mn_matmul(ctx->pool, k, &L->w_gate, ctx->xb, E, n, ctx->hb, hp->n_ff, ctx->xq);
-        mn_matmul(ctx->pool, k, &L->w_up, ctx->xb, E, n, ctx->hb2, hp->n_ff, ctx->xq);
-        mn_pool_run(ctx->pool, swiglu_rows, &st, 0);
+        const mn_mm_part ffn[2] = {{&L->w_gate, ctx->hb, hp->n_ff}, {&L->w_up, ctx->hb2, hp->n_ff}};
+        mn_matmul_parts(ctx->pool, k, ffn, 2, ctx->xb, E, n, ctx->xq, MN_MM_SWIGLU);
         mn_matmul(ctx->pool, k, &L->w_down, ctx->hb, hp->n_ff, n, ctx->xb, E, ctx->xq);
         add_rows(ctx->x, ctx->xb, (size_t)n * E);
     }
