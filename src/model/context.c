@@ -29,6 +29,20 @@
 #include "model/model.h"
 #include "model/ops.h"
 
+/* attention work split (see attention() below) */
+enum {
+    ATT_SPAN = 256,       /* positions per span (a multiple of MN_KV_BLOCK) */
+    ATT_SPLIT_ITEMS = 256 /* at most this many (token, KV head, span) items run in parallel */
+};
+
+static size_t att_floats(int G, int hd) { return (size_t)G * (2 + (size_t)hd); }
+
+/* per-thread scratch, in floats: converted q (G * hd floats of room, enough for any vec_dot_type),
+ * a widened V row, block probabilities [G][MN_KV_BLOCK], running and span states */
+static size_t att_thread_floats(int G, int hd) {
+    return (size_t)G * (size_t)hd + (size_t)hd + (size_t)G * MN_KV_BLOCK + 2 * att_floats(G, hd);
+}
+
 struct mn_context {
     const mn_model *model;
     const mn_kernels *k;
@@ -44,7 +58,9 @@ struct mn_context {
     float *x, *xb, *q, *kk, *vv, *att, *hb, *hb2;
     void *xq;
     size_t xq_size;
-    float *att_acc;   /* per thread: acc[head_dim], v row[head_dim], converted q[head_dim] */
+    float *att_acc;   /* per thread attention scratch (att_thread_floats) */
+    float *att_part;  /* span partials of split attention [ATT_SPLIT_ITEMS][att_floats] */
+    int32_t *att_item_tok, *att_item_span; /* split attention items [ATT_SPLIT_ITEMS] */
     int32_t *out_rows;/* indices of rows whose logits are wanted */
     float *logits;
     int32_t n_logits, logits_cap;
@@ -85,6 +101,9 @@ void mn_context_free(mn_context *ctx) {
     free(ctx->hb2);
     free(ctx->xq);
     free(ctx->att_acc);
+    free(ctx->att_part);
+    free(ctx->att_item_tok);
+    free(ctx->att_item_span);
     free(ctx->out_rows);
     free(ctx->logits);
     free(ctx);
@@ -166,7 +185,11 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     ctx->att = alloc_floats(nb * q_dim);
     ctx->hb = alloc_floats(nb * (size_t)hp->n_ff);
     ctx->hb2 = alloc_floats(nb * (size_t)hp->n_ff);
-    ctx->att_acc = alloc_floats((size_t)mn_pool_size(ctx->pool) * 3u * (size_t)hp->head_dim);
+    const int group = hp->n_head / hp->n_head_kv;
+    ctx->att_acc = alloc_floats((size_t)mn_pool_size(ctx->pool) * att_thread_floats(group, hp->head_dim));
+    ctx->att_part = alloc_floats(ATT_SPLIT_ITEMS * att_floats(group, hp->head_dim));
+    ctx->att_item_tok = calloc(ATT_SPLIT_ITEMS, sizeof(int32_t));
+    ctx->att_item_span = calloc(ATT_SPLIT_ITEMS, sizeof(int32_t));
     ctx->out_rows = calloc(nb, sizeof(int32_t));
     /* activation conversion scratch: the largest of all matrices at n_batch rows */
     size_t xq = 0;
@@ -189,7 +212,7 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     if (xq && posix_memalign(&ctx->xq, 64, xq) != 0) ctx->xq = NULL;
     if (!ctx->seq_next || !ctx->rope_inv_freq || !ctx->x ||
         !ctx->xb || !ctx->q || !ctx->kk || !ctx->vv || !ctx->att || !ctx->hb || !ctx->hb2 ||
-        !ctx->att_acc || !ctx->out_rows || (xq && !ctx->xq)) {
+        !ctx->att_acc || !ctx->att_part || !ctx->att_item_tok || !ctx->att_item_span || !ctx->out_rows || (xq && !ctx->xq)) {
         s = mn_error_set(err, MN_ENOMEM, "out of memory allocating scratch for batches of %d tokens", p.n_batch);
         goto fail;
     }
@@ -260,69 +283,198 @@ static void qkv_post(void *arg, int ith, int nth) {
     }
 }
 
-/* Causal attention for every (token, head) pair, split across threads. One pass over the cached
- * positions, a KV block (MN_KV_BLOCK positions) at a time, with an online softmax: scores of the
- * block, the running max m and sum l rescaled once per block, acc[head_dim] += p * v. Memory is
- * linear in the context; no score matrix exists. K rows are dotted in the cache's type (q is
- * converted once per pair to that type's vec_dot_type); V rows are widened to f32 one at a time. */
-static void attention(void *arg, int ith, int nth) {
-    step *st = arg;
-    mn_context *ctx = st->ctx;
+/* Causal attention, tiled and with an online softmax (no score matrix; memory linear in context).
+ *
+ * The q heads that share a KV head (a GQA group of G heads) are computed together, so each cached
+ * K row is read once for G dot products and each V row widened once for G accumulations. A token's
+ * cached positions are cut into spans of ATT_SPAN positions; a span is processed a KV block
+ * (MN_KV_BLOCK positions) at a time: the block's scores, the running max m and sum l rescaled once
+ * per block, acc += p * v. The spans' (m, l, acc) are then folded in span order:
+ *   M' = max(M, m), L' = L e^(M - M') + l e^(m - M'), O' = O e^(M - M') + acc e^(m - M'),
+ * and the output is O * (1 / L). Large batches run one work item per (token, KV head), folding each
+ * span as soon as it is done; decode, which has too few (token, KV head) pairs to keep the threads
+ * busy, runs one item per (token, KV head, span) in parallel and folds the spans afterwards. Both
+ * do the same operations in the same order, so a token's result depends neither on the batch it is
+ * in nor on the thread count. K rows are dotted in the cache's type (q converted once per item to
+ * its vec_dot_type); V rows are widened to f32. */
+typedef struct att_state { /* m[G], l[G], acc[G][hd] */
+    float *m, *l, *acc;
+} att_state;
+
+static att_state att_at(float *base, int G) { return (att_state){base, base + G, base + 2 * G}; }
+
+static int att_n_spans(int n_pos) { return (n_pos + ATT_SPAN - 1) / ATT_SPAN; }
+
+/* positions [p0, p1) of token i for the G heads of KV head g, into s; qx: the G converted q rows */
+static void att_span(mn_context *ctx, const step *st, int i, int g, int p0, int p1, const char *qx, size_t q_row,
+                     float *vrow, float *pr, att_state s) {
     const mn_hparams *hp = &ctx->model->hp;
     const mn_kernels *k = ctx->k;
-    int hd = hp->head_dim, q_dim = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
-    size_t row = ctx->kv_row_size;
-    int32_t kt = ctx->kv_type, qt = mn_type_get(kt)->vec_dot_type;
-    mn_vec_dot_fn dot = k->vec_dot[kt];
-    mn_to_f32_fn widen = k->to_f32[kt];
-    float scale = 1.0f / sqrtf((float)hd);
-    float *acc = ctx->att_acc + (size_t)ith * 3 * hd, *vrow = acc + hd;
-    void *qconv = acc + 2 * hd; /* hd floats of room: enough for any conversion of hd values */
-    float sc[MN_KV_BLOCK];
-    int n_pairs = st->n * hp->n_head;
-    for (int pi = ith; pi < n_pairs; pi += nth) {
-        int i = pi / hp->n_head, h = pi % hp->n_head;
-        const float *q = ctx->q + (size_t)i * q_dim + (size_t)h * hd;
-        const void *qx = q;
-        if (qt != MN_TYPE_F32) {
-            k->quantize[qt](q, qconv, hd);
-            qx = qconv;
-        }
-        int32_t seq = tok_seq(st->b, i);
-        size_t head_off = mn_type_row_size(kt, (int64_t)(h / group) * hd);
-        int n_pos = st->b->pos[i] + 1;
-        float mx = -INFINITY, l = 0.0f;
-        memset(acc, 0, (size_t)hd * sizeof(float));
-        for (int blk = 0; blk * MN_KV_BLOCK < n_pos; blk++) {
-            const char *kb = (const char *)mn_kv_block_k(ctx->kv, seq, st->layer, blk) + head_off;
-            const char *vb = (const char *)mn_kv_block_v(ctx->kv, seq, st->layer, blk) + head_off;
-            int n_t = n_pos - blk * MN_KV_BLOCK < MN_KV_BLOCK ? n_pos - blk * MN_KV_BLOCK : MN_KV_BLOCK;
+    const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
+    const size_t row = ctx->kv_row_size, head_off = mn_type_row_size(ctx->kv_type, (int64_t)g * hd);
+    const int32_t kt = ctx->kv_type, seq = tok_seq(st->b, i);
+    const mn_vec_dot_fn dot = k->vec_dot[kt];
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < G; h++) {
+        s.m[h] = -INFINITY;
+        s.l[h] = 0.0f;
+    }
+    memset(s.acc, 0, (size_t)G * (size_t)hd * sizeof(float));
+    for (int p = p0; p < p1;) { /* p0 is a multiple of MN_KV_BLOCK: whole blocks but the last */
+        const int blk = p / MN_KV_BLOCK, n_t = p1 - p < MN_KV_BLOCK ? p1 - p : MN_KV_BLOCK;
+        const char *kb = (const char *)mn_kv_block_k(ctx->kv, seq, st->layer, blk) + head_off;
+        const char *vb = (const char *)mn_kv_block_v(ctx->kv, seq, st->layer, blk) + head_off;
+        for (int h = 0; h < G; h++) {
+            float *sc = pr + (size_t)h * MN_KV_BLOCK, *acc = s.acc + (size_t)h * hd;
             float bmx = -INFINITY;
             for (int t = 0; t < n_t; t++) {
-                dot(hd, kb + (size_t)t * row, qx, &sc[t]);
+                dot(hd, kb + (size_t)t * row, qx + (size_t)h * q_row, &sc[t]);
                 sc[t] *= scale;
                 if (sc[t] > bmx) bmx = sc[t];
             }
-            if (bmx > mx) { /* rescale what was accumulated under the old max */
-                float c = expf(mx - bmx);
+            if (bmx > s.m[h]) { /* rescale what was accumulated under the old max */
+                const float c = expf(s.m[h] - bmx);
                 for (int d = 0; d < hd; d++) acc[d] *= c;
-                l *= c;
-                mx = bmx;
+                s.l[h] *= c;
+                s.m[h] = bmx;
             }
             for (int t = 0; t < n_t; t++) {
-                float e = expf(sc[t] - mx);
-                l += e;
-                const void *vsrc = vb + (size_t)t * row;
-                if (kt != MN_TYPE_F32) {
-                    widen(vsrc, vrow, hd);
-                    vsrc = vrow;
-                }
-                k->axpy_f32(hd, e, vsrc, acc);
+                sc[t] = expf(sc[t] - s.m[h]);
+                s.l[h] += sc[t];
             }
         }
-        float *o = ctx->att + (size_t)i * q_dim + (size_t)h * hd;
-        float inv = 1.0f / l;
-        for (int d = 0; d < hd; d++) o[d] = acc[d] * inv;
+        for (int t = 0; t < n_t; t++) {
+            const float *v = (const float *)(const void *)(vb + (size_t)t * row);
+            if (kt != MN_TYPE_F32) {
+                k->to_f32[kt](vb + (size_t)t * row, vrow, hd);
+                v = vrow;
+            }
+            for (int h = 0; h < G; h++) k->axpy_f32(hd, pr[(size_t)h * MN_KV_BLOCK + t], v, s.acc + (size_t)h * hd);
+        }
+        p += n_t;
+    }
+}
+
+/* (M, L, O) <- (M, L, O) folded with span state s (see above) */
+static void att_fold(att_state run, att_state s, int G, int hd) {
+    for (int h = 0; h < G; h++) {
+        const float mx = run.m[h] > s.m[h] ? run.m[h] : s.m[h];
+        const float a = run.m[h] == -INFINITY ? 0.0f : expf(run.m[h] - mx), b = expf(s.m[h] - mx);
+        run.l[h] = run.l[h] * a + s.l[h] * b;
+        float *o = run.acc + (size_t)h * hd;
+        const float *x = s.acc + (size_t)h * hd;
+        for (int d = 0; d < hd; d++) o[d] = o[d] * a + x[d] * b;
+        run.m[h] = mx;
+    }
+}
+
+static void att_store(mn_context *ctx, int i, int g, att_state run) {
+    const mn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
+    for (int h = 0; h < G; h++) {
+        float *o = ctx->att + (size_t)i * hp->n_head * hd + (size_t)(g * G + h) * hd;
+        const float inv = 1.0f / run.l[h];
+        for (int d = 0; d < hd; d++) o[d] = run.acc[(size_t)h * hd + d] * inv;
+    }
+}
+
+/* the G q rows of token i, KV head g, converted to the cache's vec_dot_type; returns the row size */
+static size_t att_q(mn_context *ctx, int i, int g, char *qconv, const char **qx) {
+    const mn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
+    const float *q = ctx->q + (size_t)i * hp->n_head * hd + (size_t)g * G * hd;
+    const int32_t qt = mn_type_get(ctx->kv_type)->vec_dot_type;
+    if (qt == MN_TYPE_F32) {
+        *qx = (const char *)q;
+        return (size_t)hd * sizeof(float);
+    }
+    const size_t q_row = mn_type_row_size(qt, hd);
+    for (int h = 0; h < G; h++) ctx->k->quantize[qt](q + (size_t)h * hd, qconv + (size_t)h * q_row, hd);
+    *qx = qconv;
+    return q_row;
+}
+
+typedef struct att_job {
+    mn_context *ctx;
+    const step *st;
+    int n_kv;
+    int32_t *item_tok;  /* split mode: item -> token, KV head, span */
+    int32_t *item_span;
+} att_job;
+
+/* split mode item c: span item_span[c] of (token, KV head) item_tok[c], into the partials buffer */
+static void att_item_split(void *arg, int64_t c, int ith) {
+    const att_job *j = arg;
+    mn_context *ctx = j->ctx;
+    const mn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
+    float *ts = ctx->att_acc + (size_t)ith * att_thread_floats(G, hd);
+    float *vrow = ts + (size_t)G * hd, *pr = vrow + hd;
+    const int pair = j->item_tok[c], i = pair / j->n_kv, g = pair % j->n_kv, s = j->item_span[c];
+    const int n_pos = j->st->b->pos[i] + 1, p0 = s * ATT_SPAN, p1 = p0 + ATT_SPAN < n_pos ? p0 + ATT_SPAN : n_pos;
+    const char *qx;
+    const size_t q_row = att_q(ctx, i, g, (char *)ts, &qx);
+    att_span(ctx, j->st, i, g, p0, p1, qx, q_row, vrow, pr, att_at(ctx->att_part + (size_t)c * att_floats(G, hd), G));
+}
+
+/* whole mode item c = (token, KV head): every span, folded as it completes */
+static void att_item_whole(void *arg, int64_t c, int ith) {
+    const att_job *j = arg;
+    mn_context *ctx = j->ctx;
+    const mn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
+    float *ts = ctx->att_acc + (size_t)ith * att_thread_floats(G, hd);
+    float *vrow = ts + (size_t)G * hd, *pr = vrow + hd;
+    const att_state run = att_at(pr + (size_t)G * MN_KV_BLOCK, G),
+                    span = att_at(pr + (size_t)G * MN_KV_BLOCK + att_floats(G, hd), G);
+    const int i = (int)(c / j->n_kv), g = (int)(c % j->n_kv), n_pos = j->st->b->pos[i] + 1;
+    const char *qx;
+    const size_t q_row = att_q(ctx, i, g, (char *)ts, &qx);
+    for (int h = 0; h < G; h++) {
+        run.m[h] = -INFINITY;
+        run.l[h] = 0.0f;
+    }
+    memset(run.acc, 0, (size_t)G * (size_t)hd * sizeof(float));
+    for (int p0 = 0; p0 < n_pos; p0 += ATT_SPAN) {
+        att_span(ctx, j->st, i, g, p0, p0 + ATT_SPAN < n_pos ? p0 + ATT_SPAN : n_pos, qx, q_row, vrow, pr, span);
+        att_fold(run, span, G, hd);
+    }
+    att_store(ctx, i, g, run);
+}
+
+static void attention(mn_context *ctx, const step *st) {
+    const mn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv, n_kv = hp->n_head_kv, nth = mn_pool_size(ctx->pool);
+    att_job j = {ctx, st, n_kv, ctx->att_item_tok, ctx->att_item_span};
+    const int64_t pairs = (int64_t)st->n * n_kv;
+    int64_t items = 0;
+    if (pairs < 4 * nth) /* too few pairs to share: split them by span if there are enough spans */
+        for (int i = 0; i < st->n; i++) items += (int64_t)n_kv * att_n_spans(st->b->pos[i] + 1);
+    if (items <= pairs || items > ATT_SPLIT_ITEMS) {
+        mn_pool_for(ctx->pool, pairs, 0, att_item_whole, &j);
+        return;
+    }
+    int64_t c = 0;
+    for (int i = 0; i < st->n; i++)
+        for (int g = 0; g < n_kv; g++)
+            for (int s = 0; s < att_n_spans(st->b->pos[i] + 1); s++) {
+                ctx->att_item_tok[c] = i * n_kv + g;
+                ctx->att_item_span[c++] = s;
+            }
+    mn_pool_for(ctx->pool, items, 0, att_item_split, &j);
+    /* fold each pair's spans in order, as att_item_whole does */
+    float *runbuf = ctx->att_acc; /* thread 0's scratch is free again */
+    const att_state run = att_at(runbuf + (size_t)G * hd + hd + (size_t)G * MN_KV_BLOCK, G);
+    for (int64_t c0 = 0; c0 < items;) {
+        const int pair = ctx->att_item_tok[c0];
+        for (int h = 0; h < G; h++) {
+            run.m[h] = -INFINITY;
+            run.l[h] = 0.0f;
+        }
+        memset(run.acc, 0, (size_t)G * (size_t)hd * sizeof(float));
+        for (; c0 < items && ctx->att_item_tok[c0] == pair; c0++)
+            att_fold(run, att_at(ctx->att_part + (size_t)c0 * att_floats(G, hd), G), G, hd);
+        att_store(ctx, pair / n_kv, pair % n_kv, run);
     }
 }
 
@@ -412,7 +564,7 @@ mn_status mn_context_eval(mn_context *ctx, const mn_batch *b) {
         const mn_mm_part qkv[3] = {{&L->wq, ctx->q, q_dim}, {&L->wk, ctx->kk, kv_dim}, {&L->wv, ctx->vv, kv_dim}};
         mn_matmul_parts(ctx->pool, k, qkv, 3, ctx->xb, E, n, ctx->xq, 0);
         mn_pool_run(ctx->pool, qkv_post, &st, n);
-        mn_pool_run(ctx->pool, attention, &st, n * hp->n_head);
+        attention(ctx, &st);
         mn_matmul(ctx->pool, k, &L->wo, ctx->att, q_dim, n, ctx->xb, E, ctx->xq);
         add_rows(ctx->x, ctx->xb, (size_t)n * E);
 

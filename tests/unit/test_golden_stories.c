@@ -209,6 +209,47 @@ static void test_f32_two_sequences_interleaved(void **state) {
     mn_model_free(m);
 }
 
+/* Attention splits long contexts into spans: decode with few (token, KV head) pairs runs the spans
+ * in parallel and folds them afterwards, larger batches fold them as they go. The two must agree
+ * bit for bit, so a sequence's logits do not depend on the batch it is in or on the thread count.
+ * Sequence 0 is decoded token by token past several spans (700 positions): alone with 2 threads
+ * (split), with 1 thread (whole), and in lockstep with two other sequences (whole). */
+static void test_long_context_batch_invariant(void **state) {
+    (void)state;
+    enum { LEN = 700, V = 512 };
+    mn_model *m = load(f32_path);
+    float *ref = malloc(sizeof(float) * LEN * V);
+    assert_non_null(ref);
+    for (int mode = 0; mode < 3; mode++) {
+        mn_context_params p = mn_context_default_params();
+        p.n_ctx = 1024;
+        p.n_threads = mode == 1 ? 1 : 2;
+        p.n_seq_max = 3;
+        mn_error err = {0};
+        mn_context *c = NULL;
+        if (mn_context_create(m, &p, &c, &err) != MN_OK) fail_msg("context: %s", err.message);
+        for (int t = 0; t < LEN; t++) {
+            const int n = mode == 2 ? 3 : 1;
+            int32_t tok[3], pos[3], seq[3];
+            int8_t want[3] = {1, 1, 1};
+            for (int s = 0; s < n; s++) {
+                tok[s] = G.input[(t * (s + 1)) % N_STEPS];
+                pos[s] = t;
+                seq[s] = s;
+            }
+            mn_batch b = {n, tok, pos, seq, want};
+            if (mn_context_eval(c, &b) != MN_OK) fail_msg("eval: %s", mn_context_errmsg(c));
+            const float *l = mn_context_logits(c, 0);
+            if (mode == 0) memcpy(ref + (size_t)t * V, l, sizeof(float) * V);
+            else if (memcmp(ref + (size_t)t * V, l, sizeof(float) * V) != 0)
+                fail_msg("mode %d: logits at position %d differ from the split-attention run", mode, t);
+        }
+        mn_context_free(c);
+    }
+    free(ref);
+    mn_model_free(m);
+}
+
 static void test_q8_0(void **state) {
     (void)state;
     mn_model *m = load(q8_path);
@@ -342,6 +383,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32_token_by_token_and_batched),
         cmocka_unit_test(test_f32_two_sequences_interleaved),
+        cmocka_unit_test(test_long_context_batch_invariant),
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_kv_types),
         cmocka_unit_test(test_eval_rejects_bad_batches),
