@@ -29,6 +29,7 @@ static void usage(FILE *f) {
             "  -d, --depth LIST    context depths for decode (default 0)\n"
             "  -r, --repeats N     repeats of each measurement (default 5)\n"
             "      --kv-type T     KV cache type: f32, f16, q8_0 (default: f32 for f32 models, else f16)\n"
+            "      --mmap          compute from the file mapping instead of a copy in huge pages\n"
             "      --json          one JSON object per line per measurement\n");
 }
 
@@ -154,7 +155,7 @@ static long rss_mb(void) {
 
 int cmd_bench(int argc, char **argv) {
     const char *models[8];
-    int n_models = 0, json = 0, n_thr = 0, n_pp = 2, n_depth = 1, kv_type = 0;
+    int n_models = 0, json = 0, n_thr = 0, n_pp = 2, n_depth = 1, kv_type = 0, use_mmap = 0;
     int64_t thr[MAX_LIST], pp[MAX_LIST] = {128, 512}, depth[MAX_LIST] = {0}, n_gen = 64, reps = 5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -163,6 +164,9 @@ int cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+            continue;
+        } else if (!strcmp(a, "--mmap")) {
+            use_mmap = 1;
             continue;
         }
         if (!v) {
@@ -234,7 +238,9 @@ int cmd_bench(int argc, char **argv) {
         mn_error err = {0};
         mn_model *model = NULL;
         double t_load = cli_now();
-        if (mn_model_load(models[mi], NULL, &model, &err) != MN_OK) {
+        mn_model_params mp = mn_model_default_params();
+        mp.mode = use_mmap ? MN_WEIGHTS_MMAP : MN_WEIGHTS_COPY;
+        if (mn_model_load(models[mi], &mp, &model, &err) != MN_OK) {
             fprintf(stderr, "minnow bench: %s\n", err.message);
             rc = 1;
             break;

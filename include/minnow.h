@@ -62,13 +62,21 @@ const char *mn_version(void);
 
 typedef struct mn_model mn_model;
 
+typedef enum mn_weights_mode {
+    MN_WEIGHTS_COPY = 0, /* default: copy matrices into anonymous memory backed by huge pages where the
+                          * kernel allows (fewer TLB misses and page-bound prefetch stops while
+                          * streaming weights), releasing the file mapping's pages */
+    MN_WEIGHTS_MMAP = 1, /* compute straight from the file mapping (shared between processes) */
+} mn_weights_mode;
+
 typedef struct mn_model_params {
-    int n_threads; /* threads used for load-time work (repacking); <= 0: all cores */
+    int n_threads;        /* threads used for load-time work (repacking); <= 0: all cores */
+    mn_weights_mode mode; /* where weights live while computing */
 } mn_model_params;
 
 mn_model_params mn_model_default_params(void);
 
-/* Loads a GGUF model. Weights are mmapped (not copied). On failure *out is NULL and err says why.
+/* Loads a GGUF model. The file is mmapped; matrices are copied or used in place (params->mode). On failure *out is NULL and err says why.
  * path: the .gguf file. params: may be NULL (defaults). out: OUT, owned by caller. */
 mn_status mn_model_load(const char *path, const mn_model_params *params, mn_model **out, mn_error *err);
 void mn_model_free(mn_model *model);

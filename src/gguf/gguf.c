@@ -701,6 +701,14 @@ void mn_gguf_close(mn_gguf *g) {
 uint32_t mn_gguf_version(const mn_gguf *g) { return g->version; }
 uint64_t mn_gguf_alignment(const mn_gguf *g) { return g->alignment; }
 uint64_t mn_gguf_data_offset(const mn_gguf *g) { return g->data_offset; }
+
+void mn_gguf_drop_data(mn_gguf *g) {
+    if (!g->map) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t b = ((uintptr_t)g->base + g->data_offset + page - 1) & ~(page - 1),
+                    e = ((uintptr_t)g->map + g->map_size) & ~(page - 1);
+    if (e > b) (void)madvise((void *)b, e - b, MADV_DONTNEED);
+}
 uint64_t mn_gguf_file_size(const mn_gguf *g) { return g->size; }
 int64_t mn_gguf_n_kv(const mn_gguf *g) { return g->n_kv; }
 int64_t mn_gguf_n_tensors(const mn_gguf *g) { return g->n_tensors; }

@@ -127,6 +127,9 @@ mn_status mn_gguf_open(const char *path, mn_gguf **out, mn_error *err);
 /* Same over a caller buffer (must outlive the mn_gguf); used by fuzzers and tests. */
 mn_status mn_gguf_open_memory(const void *data, size_t size, mn_gguf **out, mn_error *err);
 void mn_gguf_close(mn_gguf *g);
+/* Releases the mapped pages of the data section (whole pages only; the metadata before it stays).
+ * Tensor data stays readable: a later access faults its pages back in from the file. */
+void mn_gguf_drop_data(mn_gguf *g);
 
 uint32_t mn_gguf_version(const mn_gguf *g);
 uint64_t mn_gguf_alignment(const mn_gguf *g);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/status.h"
 #include "kernels/types.h"
@@ -319,6 +320,59 @@ static mn_status bind_tensors(mn_model *m, mn_error *err) {
 
 /* ---------------------------------------------------------------- public calls -------------- */
 
+/* Every matrix of the model, each once (the output is tok_embd when tied). */
+static int model_matrices(mn_model *m, mn_weight **out) {
+    int n = 0;
+    out[n++] = &m->tok_embd;
+    if (m->output.data != m->tok_embd.data) out[n++] = &m->output;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        mn_layer *L = &m->layers[l];
+        mn_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) out[n++] = ws[i];
+    }
+    return n;
+}
+
+/* MN_WEIGHTS_COPY: the matrices move into one anonymous mapping, 2 MiB aligned and advised to use
+ * transparent huge pages, and the file mapping's pages are dropped (a later read of them would
+ * fault them back in from the page cache). The mapping costs no more memory than the mapped file
+ * did. When huge pages or the mapping cannot be had, the weights stay where they are. */
+static mn_status copy_weights(mn_model *m, mn_error *err) {
+    (void)err;
+    const size_t n_max = 2 + 7 * (size_t)m->hp.n_layer, HUGE = (size_t)2 << 20;
+    mn_weight **ws = malloc(n_max * sizeof *ws);
+    if (!ws) return MN_OK; /* an optimisation only */
+    const int n = model_matrices(m, ws);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += ((size_t)ws[i]->row_size * (size_t)ws[i]->n_out + 63) & ~(size_t)63;
+    total = (total + HUGE - 1) & ~(HUGE - 1);
+    void *map = mmap(NULL, total + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        free(ws);
+        return MN_OK;
+    }
+    /* trim to a 2 MiB aligned start so that huge pages can back it */
+    uint8_t *base = (uint8_t *)(((uintptr_t)map + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+    if (base > (uint8_t *)map) munmap(map, (size_t)(base - (uint8_t *)map));
+    munmap(base + total, (size_t)((uint8_t *)map + total + HUGE - (base + total)));
+    (void)madvise(base, total, MADV_HUGEPAGE);
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t bytes = (size_t)ws[i]->row_size * (size_t)ws[i]->n_out;
+        const void *src = ws[i]->data;
+        memcpy(base + off, src, bytes);
+        if (ws[i] == &m->tok_embd && m->output.data == src) m->output.data = base + off;
+        ws[i]->data = base + off;
+        off += (bytes + 63) & ~(size_t)63;
+    }
+    mn_gguf_drop_data(m->gguf);
+    mprotect(base, total, PROT_READ);
+    m->weights_copy = base;
+    m->weights_copy_size = total;
+    free(ws);
+    return MN_OK;
+}
+
 void mn_model_free(mn_model *m) {
     if (!m) return;
     mn_tokenizer_free(m->tokenizer);
@@ -326,13 +380,16 @@ void mn_model_free(mn_model *m) {
     free(m->owned);
     free(m->name);
     mn_gguf_close(m->gguf);
+    if (m->weights_copy) munmap(m->weights_copy, m->weights_copy_size);
     free(m);
 }
 
 mn_status mn_model_load(const char *path, const mn_model_params *params, mn_model **out,
                         mn_error *err) {
-    (void)params;
     MN_RETURN_IF(!out, err, MN_EINVAL, "out is NULL");
+    const mn_model_params p = params ? *params : mn_model_default_params();
+    MN_RETURN_IF(p.mode != MN_WEIGHTS_COPY && p.mode != MN_WEIGHTS_MMAP, err, MN_EINVAL, "unknown weights mode %d",
+                 (int)p.mode);
     *out = NULL;
     MN_RETURN_IF(!path, err, MN_EINVAL, "path is NULL");
     mn_model *m = calloc(1, sizeof *m);
@@ -354,6 +411,7 @@ mn_status mn_model_load(const char *path, const mn_model_params *params, mn_mode
     }
     if ((s = read_hparams(m->gguf, m->arch->name, &m->hp, err)) != MN_OK) goto fail;
     if ((s = bind_tensors(m, err)) != MN_OK) goto fail;
+    if (p.mode == MN_WEIGHTS_COPY && (s = copy_weights(m, err)) != MN_OK) goto fail;
 
     mn_gguf_str name = {"", 0};
     (void)mn_gguf_get_str(m->gguf, "general.name", &name, NULL);

@@ -77,6 +77,8 @@ struct mn_model {
     uint64_t bytes_per_token; /* matrix bytes streamed per decoded token */
     int64_t flops_per_token;
     float *owned;             /* one block holding all converted 1-D tensors */
+    void *weights_copy;       /* MN_WEIGHTS_COPY: anonymous mapping holding the matrices, or NULL */
+    size_t weights_copy_size;
 };
 
 /* The description of an architecture name, or NULL when unsupported. */
