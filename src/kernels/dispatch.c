@@ -56,6 +56,7 @@ static const mn_kernels scalar_table = {
             [MN_TYPE_Q6_K] = mn_ref_to_f32_q6_K,
         },
     .axpy_f32 = mn_ref_axpy_f32,
+    .attn_block = {[MN_TYPE_F32] = mn_ref_attn_block_f32, [MN_TYPE_F16] = mn_ref_attn_block_f16},
     .dot_f32 = mn_ref_dot_f32,
     .gemm =
         {
@@ -64,6 +65,9 @@ static const mn_kernels scalar_table = {
             [MN_TYPE_BF16] = mn_ref_gemm_bf16,
             [MN_TYPE_Q8_0] = mn_ref_gemm_q8_0,
             [MN_TYPE_Q4_0] = mn_ref_gemm_q4_0,
+            [MN_TYPE_Q4_K] = mn_ref_gemm_q4_K,
+            [MN_TYPE_Q5_K] = mn_ref_gemm_q5_K,
+            [MN_TYPE_Q6_K] = mn_ref_gemm_q6_K,
         },
 };
 

@@ -45,6 +45,17 @@
 typedef void (*mn_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t n_rows, const void *x,
                            size_t x_stride, int64_t n_tok, float *y, int64_t y_stride);
 
+/* Attention over one KV block for G query heads that share a KV head (online softmax update):
+ * q[G][hd] f32; k, v: n_t rows (1 <= n_t <= MN_ATTN_BLOCK_MAX) of hd elements in the KV cache's
+ * type, `row` bytes apart; m[G], l[G], acc[G][hd] the running max, sum and weighted V sum (start
+ * at -inf, 0, 0). Per head h: s_t = scale * (q_h . k_t), m' = max(m_h, max_t s_t),
+ * c = e^(m_h - m'), l_h = l_h c + sum_t e^(s_t - m'), acc_h = acc_h c + sum_t e^(s_t - m') v_t,
+ * m_h = m'. 1 <= hd <= MN_ATTN_HD_MAX. Variants differ from the reference only by float rounding. */
+#define MN_ATTN_BLOCK_MAX 16
+#define MN_ATTN_HD_MAX 512
+typedef void (*mn_attn_block_fn)(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
+                                 float scale, float *m, float *l, float *acc);
+
 typedef struct mn_kernels {
     const char *isa;                        /* "scalar", "avx2", "avx512" */
     mn_vec_dot_fn vec_dot[MN_TYPE_COUNT];   /* per weight type; NULL = unsupported */
@@ -55,6 +66,7 @@ typedef struct mn_kernels {
     /* sum x[i]*y[i] (any n >= 0) */
     float (*dot_f32)(int64_t n, const float *x, const float *y);
     mn_gemm_fn gemm[MN_TYPE_COUNT];         /* per weight type, batched vec_dot; NULL = unsupported */
+    mn_attn_block_fn attn_block[MN_TYPE_COUNT]; /* per KV cache type; NULL = unsupported */
 } mn_kernels;
 
 /* Table chosen once (pthread_once) from CPU detection, overridable by env MINNOW_ISA=scalar|avx2|

@@ -324,6 +324,12 @@ static void att_span(mn_context *ctx, const step *st, int i, int g, int p0, int 
         const int blk = p / MN_KV_BLOCK, n_t = p1 - p < MN_KV_BLOCK ? p1 - p : MN_KV_BLOCK;
         const char *kb = (const char *)mn_kv_block_k(ctx->kv, seq, st->layer, blk) + head_off;
         const char *vb = (const char *)mn_kv_block_v(ctx->kv, seq, st->layer, blk) + head_off;
+        if (k->attn_block[kt]) { /* the table's block kernel, from the f32 q rows */
+            const float *qf = ctx->q + (size_t)i * hp->n_head * hd + (size_t)g * G * hd;
+            k->attn_block[kt](hd, G, n_t, qf, kb, vb, row, scale, s.m, s.l, s.acc);
+            p += n_t;
+            continue;
+        }
         for (int h = 0; h < G; h++) {
             float *sc = pr + (size_t)h * MN_KV_BLOCK, *acc = s.acc + (size_t)h * hd;
             float bmx = -INFINITY;
@@ -384,7 +390,7 @@ static size_t att_q(mn_context *ctx, int i, int g, char *qconv, const char **qx)
     const int hd = hp->head_dim, G = hp->n_head / hp->n_head_kv;
     const float *q = ctx->q + (size_t)i * hp->n_head * hd + (size_t)g * G * hd;
     const int32_t qt = mn_type_get(ctx->kv_type)->vec_dot_type;
-    if (qt == MN_TYPE_F32) {
+    if (qt == MN_TYPE_F32 || ctx->k->attn_block[ctx->kv_type]) { /* the block kernel reads f32 q */
         *qx = (const char *)q;
         return (size_t)hd * sizeof(float);
     }

@@ -11,6 +11,7 @@
 #ifndef MN_KERNELS_REF_H
 #define MN_KERNELS_REF_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* F32: the identity conversions and a float-accumulated dot product. */
@@ -54,6 +55,10 @@ void mn_ref_from_f32_q8_K(const float *src, void *dst, int64_t n);
 
 /* y[i] += a * x[i] for i < n (any n >= 0). */
 void mn_ref_axpy_f32(int64_t n, float a, const float *x, float *y);
+void mn_ref_attn_block_f32(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
+                           float scale, float *m, float *l, float *acc);
+void mn_ref_attn_block_f16(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
+                           float scale, float *m, float *l, float *acc);
 /* sum of x[i] * y[i] for i < n (any n >= 0), accumulated in float in index order. */
 float mn_ref_dot_f32(int64_t n, const float *x, const float *y);
 

@@ -38,3 +38,15 @@ void mn_ref_gemm_q8_0(MN_GEMM_ARGS) {
 void mn_ref_gemm_q4_0(MN_GEMM_ARGS) {
     gemm_by_dots(mn_ref_vec_dot_q4_0, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
 }
+
+void mn_ref_gemm_q4_K(MN_GEMM_ARGS) {
+    gemm_by_dots(mn_ref_vec_dot_q4_K, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
+
+void mn_ref_gemm_q5_K(MN_GEMM_ARGS) {
+    gemm_by_dots(mn_ref_vec_dot_q5_K, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}
+
+void mn_ref_gemm_q6_K(MN_GEMM_ARGS) {
+    gemm_by_dots(mn_ref_vec_dot_q6_K, n, w, w_stride, n_rows, x, x_stride, n_tok, y, y_stride);
+}

@@ -374,6 +374,9 @@ const mn_kernels mn_kernels_avx2_table = {
             [MN_TYPE_BF16] = mn_gemm_bf16_avx2,
             [MN_TYPE_Q8_0] = mn_gemm_q8_0_avx2,
             [MN_TYPE_Q4_0] = mn_gemm_q4_0_avx2,
+            [MN_TYPE_Q4_K] = mn_gemm_q4_K_avx2, /* gemm_kq_avx2.c */
+            [MN_TYPE_Q5_K] = mn_gemm_q5_K_avx2, /* gemm_kq_avx2.c */
+            [MN_TYPE_Q6_K] = mn_gemm_q6_K_avx2, /* gemm_kq_avx2.c */
         },
 };
 

@@ -403,6 +403,7 @@ const mn_kernels mn_kernels_avx512_table = {
             [MN_TYPE_Q6_K] = mn_to_f32_q6_K_avx512,
         },
     .axpy_f32 = mn_axpy_f32_avx512,
+    .attn_block = {[MN_TYPE_F32] = mn_attn_block_f32_avx512, [MN_TYPE_F16] = mn_attn_block_f16_avx512},
     .dot_f32 = mn_dot_f32_avx512,
     .gemm = /* kernels/x86/gemm_avx512.c */
         {
@@ -411,6 +412,9 @@ const mn_kernels mn_kernels_avx512_table = {
             [MN_TYPE_BF16] = mn_gemm_bf16_avx512,
             [MN_TYPE_Q8_0] = mn_gemm_q8_0_avx512,
             [MN_TYPE_Q4_0] = mn_gemm_q4_0_avx512,
+            [MN_TYPE_Q4_K] = mn_gemm_q4_K_avx512, /* gemm_kq_avx512.c */
+            [MN_TYPE_Q5_K] = mn_gemm_q5_K_avx512, /* gemm_kq_avx512.c */
+            [MN_TYPE_Q6_K] = mn_gemm_q6_K_avx512, /* gemm_kq_avx512.c */
         },
 };
 
