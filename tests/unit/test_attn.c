@@ -1,8 +1,8 @@
 /*
  * test_attn.c: the attention block kernels (kernels.h, attn_block) against the scalar reference:
  * every SIMD table this CPU supports (others are skipped, with a message), f32 and f16 KV rows,
- * head dimensions that the fast path takes (16, 64, 128, 256) and ones it hands to the reference
- * (40, 80), GQA group sizes 1..8, partial and full blocks, from a fresh state and from a running
+ * head dimensions that the fast paths take (8 for AVX2, 16, 40, 64, 80, 128, 256) and ones they
+ * hand to the reference (100; 40 and 80 for AVX-512), GQA group sizes 1..8, partial and full blocks, from a fresh state and from a running
  * one (so both the rescale and the no-rescale branch run), and scores of both signs and of a wide
  * range (up to |s| ~ 60, where a poor exp would show).
  */
@@ -102,9 +102,9 @@ static void test_attn_block_matches_reference(void **state) {
                        mn_type_get(kts[ti])->name);
                 continue;
             }
-            const int hds[] = {16, 40, 64, 80, 128, 256}, Gs[] = {1, 2, 3, 8}, nts[] = {1, 5, 15, 16};
+            const int hds[] = {8, 16, 40, 64, 80, 100, 128, 256}, Gs[] = {1, 2, 3, 8}, nts[] = {1, 5, 15, 16};
             const float amps[] = {0.5f, 8.0f};
-            for (size_t a = 0; a < 6; a++)
+            for (size_t a = 0; a < 8; a++)
                 for (size_t g = 0; g < 4; g++)
                     for (size_t n = 0; n < 4; n++)
                         for (size_t s = 0; s < 2; s++)

@@ -366,6 +366,7 @@ const mn_kernels mn_kernels_avx2_table = {
             [MN_TYPE_Q6_K] = mn_to_f32_q6_K_avx2,
         },
     .axpy_f32 = mn_axpy_f32_avx2,
+    .attn_block = {[MN_TYPE_F32] = mn_attn_block_f32_avx2, [MN_TYPE_F16] = mn_attn_block_f16_avx2},
     .dot_f32 = mn_dot_f32_avx2,
     .gemm = /* kernels/x86/gemm_avx2.c */
         {

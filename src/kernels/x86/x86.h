@@ -39,6 +39,10 @@ float mn_dot_f32_avx2(int64_t n, const float *x, const float *y);
 
 /* ---- AVX-512 F/BW/VL/DQ/VNNI/BF16 ---- */
 void mn_vec_dot_f32_avx512(int64_t n, const void *w, const void *x, float *out);
+void mn_attn_block_f32_avx2(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
+                            float scale, float *m, float *l, float *acc);
+void mn_attn_block_f16_avx2(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
+                            float scale, float *m, float *l, float *acc);
 void mn_attn_block_f32_avx512(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
                               float scale, float *m, float *l, float *acc);
 void mn_attn_block_f16_avx512(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
