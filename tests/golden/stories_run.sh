@@ -30,10 +30,10 @@ done
 "$bin" convert llama2c "$shared/models/stories260K.bin" "$tmp/s8.gguf" --type q8_0 2>"$tmp/convert.err" \
   || { echo "FAIL: convert q8_0"; cat "$tmp/convert.err"; exit 1; }
 grep -q "using f16" "$tmp/convert.err" || { echo "FAIL: no fallback note for 172-wide rows"; exit 1; }
-ref=$("$bin" run -m "$tmp/s8.gguf" --tokens 1 -n 199 --temp 0 --ids -t 1 2>/dev/null)
+ref=$("$bin" run -m "$tmp/s8.gguf" --tokens 1 -n 199 --temp 0 --ids --ignore-eos -t 1 2>/dev/null)
 [ "$(echo "$ref" | wc -w)" -eq 199 ] || { echo "FAIL: q8_0 gave $(echo "$ref" | wc -w) ids"; exit 1; }
 for t in 2; do
-  got=$("$bin" run -m "$tmp/s8.gguf" --tokens 1 -n 199 --temp 0 --ids -t $t 2>/dev/null)
+  got=$("$bin" run -m "$tmp/s8.gguf" --tokens 1 -n 199 --temp 0 --ids --ignore-eos -t $t 2>/dev/null)
   [ "$got" = "$ref" ] || { echo "FAIL: q8_0 ids differ between 1 and $t threads"; exit 1; }
 done
 for isa in scalar avx2 avx512; do

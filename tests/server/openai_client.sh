@@ -15,7 +15,7 @@ fi
 [ -f "$NODE_DIR/node_modules/openai/index.mjs" ] || skip "openai package has no index.mjs"
 echo "openai client $(jq -r .version "$NODE_DIR/node_modules/openai/package.json")"
 make_model
-start_server -c 256 --parallel 4 --api-key test-key-123
+start_server -c 4096 --parallel 4 --api-key test-key-123
 BASE="$BASE" KEY=test-key-123 OPENAI_MODULE="$NODE_DIR/node_modules/openai/index.mjs" \
     timeout 300 node "$(dirname "$0")/lib/openai_check.mjs"
 check "openai client checks" $?

@@ -47,7 +47,7 @@ start_server() {
     "$MINNOW_BIN" serve -m "$MODEL" --host 127.0.0.1 --port 0 -t 1 "$@" >>"$TMP/server.log" 2>&1 &
     SERVER_PID=$!
     local i
-    for i in $(seq 1 300); do
+    for i in $(seq 1 600); do
         PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/server.log" | head -1)
         [ -n "$PORT" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || die "server exited at start"
@@ -55,24 +55,24 @@ start_server() {
     done
     [ -n "$PORT" ] || die "server did not print its port"
     BASE="http://127.0.0.1:$PORT"
-    for i in $(seq 1 300); do
+    for i in $(seq 1 600); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/health")" = 200 ] && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || die "server exited while loading"
         sleep 0.1
     done
-    die "server not ready after 30 s"
+    die "server not ready after 60 s"
 }
 
-# stop_server: SIGTERM, expects exit 0 within 30 s
+# stop_server: SIGTERM, expects exit 0 within 60 s
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
     kill -TERM "$SERVER_PID"
     local i
-    for i in $(seq 1 300); do
+    for i in $(seq 1 600); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
-    kill -0 "$SERVER_PID" 2>/dev/null && die "server still running 30 s after SIGTERM"
+    kill -0 "$SERVER_PID" 2>/dev/null && die "server still running 60 s after SIGTERM"
     wait "$SERVER_PID"
     local rc=$?
     SERVER_PID=""

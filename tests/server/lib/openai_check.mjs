@@ -118,28 +118,38 @@ await expectError('out-of-vocabulary prompt id', () => client.completions.create
 const bad = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: 'wrong-key', maxRetries: 0 });
 await expectError('wrong API key', () => bad.models.list(), 401);
 
-// ---- disconnect mid-stream: abort after a few chunks; the server cancels the sequence
+// ---- disconnect mid-stream: abort after a few chunks; the server cancels the sequence. The
+// stream is 4000 tokens with end-of-text (id 2) banned, seconds of work even on an idle machine,
+// so it surely is still running when the abort arrives; the waits poll for up to 60 s.
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function pollUntil(fn, secs) {
+  const t0 = Date.now();
+  let v = await fn();
+  while (!v.done && Date.now() - t0 < secs * 1000) {
+    await sleep(50);
+    v = await fn();
+  }
+  return v.value;
+}
 const before = await metric('minnow_cancelled_sequences_total');
 const ac = new AbortController();
-const s4 = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 200, temperature: 0, stream: true },
-  { signal: ac.signal });
+const s4 = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 4000, temperature: 0, stream: true,
+  logit_bias: { 2: -100 } }, { signal: ac.signal });
 let got = 0;
 try {
   for await (const ch of s4) {
     if (++got === 3) ac.abort();
   }
 } catch (e) { /* AbortError is expected */ }
-let after = before;
-for (let i = 0; i < 100 && after <= before; i++) {
-  await new Promise((r) => setTimeout(r, 50));
-  after = await metric('minnow_cancelled_sequences_total');
-}
+const after = await pollUntil(async () => {
+  const v = await metric('minnow_cancelled_sequences_total');
+  return { done: v > before, value: v };
+}, 60);
 check(`aborted stream cancelled on the server (${before} -> ${after})`, after === before + 1);
-let running = -1;
-for (let i = 0; i < 100 && running !== 0; i++) {
-  running = await metric('minnow_running_sequences');
-  if (running !== 0) await new Promise((r) => setTimeout(r, 50));
-}
+const running = await pollUntil(async () => {
+  const v = await metric('minnow_running_sequences');
+  return { done: v === 0, value: v };
+}, 60);
 check('no sequence left running', running === 0);
 
 console.log(fails ? `${fails} check(s) failed` : 'all openai client checks passed');
