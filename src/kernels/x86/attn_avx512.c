@@ -2,8 +2,8 @@
  * attn_avx512.c: the attention block kernel (kernels.h, mn_attn_block_fn) with AVX-512.
  *
  * The block's K and V rows are widened to f32 once into L1 scratch and then serve all G heads of
- * the group. Per head: one 16-lane accumulator per position over the head dimension, reduced to the
- * position's score; the block's (up to 16) scores as one vector for the max, a vector exp and the
+ * the group. Per head: one 16-lane accumulator per position over the head dimension, the 16 reduced
+ * together by a shuffle tree into one vector of scores; the block's (up to 16) scores as one vector for the max, a vector exp and the
  * sum; then acc += p_t v_t with the accumulator chunk held in a register across the positions.
  * exp is a degree-6 polynomial on the reduced argument (range reduction by ln 2 in two parts,
  * scaling by vscalefps), within 2 ulp of expf over the arguments that occur here (<= 0).
@@ -11,6 +11,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
@@ -34,11 +35,34 @@ static inline __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-static inline __attribute__((always_inline)) void attn_block(int f16, int hd, int G, int n_t, const float *q,
-                                                             const void *k, const void *v, size_t row, float scale,
-                                                             float *m, float *l, float *acc) {
+/* Lane i of the result = the sum of the 16 lanes of v[(i % 4) * 4 + i / 4] (a 4x4 transpose of
+ * the indices, its own inverse): 15 shuffle-and-add steps instead of 16 full reductions. */
+static inline __m512 hadd16(const __m512 v[16]) {
+    __m512 w[8], x[4], y[2];
+    for (int i = 0; i < 8; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    for (int i = 0; i < 4; i++)
+        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
+    for (int i = 0; i < 2; i++)
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44), _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
+}
+
+/* NC: hd / 16 when a compile-time constant (the common head sizes: loops fully unrolled, the 16
+ * score accumulators in registers), 0 otherwise. Rows past n_t are zeros, so every loop runs over
+ * all 16 positions: their scores are masked out and their p is 0. */
+static inline __attribute__((always_inline)) void attn_block(int f16, int NC, int hd, int G, int n_t,
+                                                             const float *q, const void *k, const void *v,
+                                                             size_t row, float scale, float *m, float *l,
+                                                             float *acc) {
     _Alignas(64) float kf[MN_ATTN_BLOCK_MAX * HD_MAX], vf[MN_ATTN_BLOCK_MAX * HD_MAX], pr[MN_ATTN_BLOCK_MAX];
-    const int nc = hd / 16;
+    const int nc = NC ? NC : hd / 16;
+    if (n_t < MN_ATTN_BLOCK_MAX) {
+        memset(kf + n_t * hd, 0, sizeof(float) * (size_t)(MN_ATTN_BLOCK_MAX - n_t) * (size_t)hd);
+        memset(vf + n_t * hd, 0, sizeof(float) * (size_t)(MN_ATTN_BLOCK_MAX - n_t) * (size_t)hd);
+    }
     for (int t = 0; t < n_t; t++) {
         const char *kr = (const char *)k + (size_t)t * row, *vr = (const char *)v + (size_t)t * row;
         for (int c = 0; c < nc; c++) {
@@ -58,12 +82,16 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int hd, in
     for (int h = 0; h < G; h++) {
         const float *qh = q + (size_t)h * hd;
         float *ah = acc + (size_t)h * hd;
-        for (int t = 0; t < n_t; t++) {
-            __m512 s = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_load_ps(kf + t * hd));
-            for (int c = 1; c < nc; c++) s = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), _mm512_load_ps(kf + t * hd + 16 * c), s);
-            pr[t] = _mm512_reduce_add_ps(s) * scale;
+        /* one accumulator per position, then lane t of one vector = score t (hadd16) */
+        __m512 sa[MN_ATTN_BLOCK_MAX];
+#pragma GCC unroll 16
+        for (int t = 0; t < MN_ATTN_BLOCK_MAX; t++) {
+            const int slot = (t & 3) * 4 + (t >> 2); /* hadd16's input order */
+            __m512 a = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_load_ps(kf + t * hd));
+            for (int c = 1; c < nc; c++) a = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), _mm512_load_ps(kf + t * hd + 16 * c), a);
+            sa[slot] = a;
         }
-        const __m512 sv = _mm512_maskz_loadu_ps(tm, pr);
+        const __m512 sv = _mm512_maskz_mul_ps(tm, hadd16(sa), _mm512_set1_ps(scale));
         const float bmx = _mm512_mask_reduce_max_ps(tm, sv);
         if (bmx > m[h]) { /* rescale what was accumulated under the old max */
             const float cf = expf(m[h] - bmx);
@@ -77,7 +105,9 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int hd, in
         _mm512_storeu_ps(pr, p);
         for (int c = 0; c < nc; c++) {
             __m512 a = _mm512_loadu_ps(ah + 16 * c);
-            for (int t = 0; t < n_t; t++) a = _mm512_fmadd_ps(_mm512_set1_ps(pr[t]), _mm512_load_ps(vf + t * hd + 16 * c), a);
+#pragma GCC unroll 16
+            for (int t = 0; t < MN_ATTN_BLOCK_MAX; t++)
+                a = _mm512_fmadd_ps(_mm512_set1_ps(pr[t]), _mm512_load_ps(vf + t * hd + 16 * c), a);
             _mm512_storeu_ps(ah + 16 * c, a);
         }
     }
@@ -86,11 +116,15 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int hd, in
 void mn_attn_block_f32_avx512(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
                               float scale, float *m, float *l, float *acc) {
     if (hd % 16 || hd > HD_MAX) mn_ref_attn_block_f32(hd, G, n_t, q, k, v, row, scale, m, l, acc);
-    else attn_block(0, hd, G, n_t, q, k, v, row, scale, m, l, acc);
+    else if (hd == 64) attn_block(0, 4, 64, G, n_t, q, k, v, row, scale, m, l, acc);
+    else if (hd == 128) attn_block(0, 8, 128, G, n_t, q, k, v, row, scale, m, l, acc);
+    else attn_block(0, 0, hd, G, n_t, q, k, v, row, scale, m, l, acc);
 }
 
 void mn_attn_block_f16_avx512(int hd, int G, int n_t, const float *q, const void *k, const void *v, size_t row,
                               float scale, float *m, float *l, float *acc) {
     if (hd % 16 || hd > HD_MAX) mn_ref_attn_block_f16(hd, G, n_t, q, k, v, row, scale, m, l, acc);
-    else attn_block(1, hd, G, n_t, q, k, v, row, scale, m, l, acc);
+    else if (hd == 64) attn_block(1, 4, 64, G, n_t, q, k, v, row, scale, m, l, acc);
+    else if (hd == 128) attn_block(1, 8, 128, G, n_t, q, k, v, row, scale, m, l, acc);
+    else attn_block(1, 0, hd, G, n_t, q, k, v, row, scale, m, l, acc);
 }
