@@ -18,7 +18,9 @@
  *
  * Shutdown: the main thread waits on cfg->stop_fd; then it quiesces the daemon (no new
  * connections), makes the scheduler refuse new jobs (503), gives running jobs drain_timeout_s to
- * finish and fails the rest (streams get an error event and [DONE]), then stops the daemon.
+ * finish and fails the rest (streams get an error event and [DONE]), waits up to 5 s for those
+ * last responses to be sent (a busy machine may not have run their threads yet), then stops the
+ * daemon.
  */
 #define _GNU_SOURCE /* POLLRDHUP */
 #include "server/server.h"
@@ -65,6 +67,7 @@ typedef struct srv_server {
     srv_limits lim;
     int32_t n_ctx;
     int loopback;
+    atomic_int n_responding; /* generation requests submitted whose response is not completed yet */
 } srv_server;
 
 srv_config srv_config_default(void) {
@@ -119,7 +122,8 @@ typedef struct conn_state {
     int too_big;      /* the body went past the cap: the rest is dropped, then 413 */
     uint64_t dropped; /* bytes dropped after the cap */
     int answered;     /* a response was queued */
-    int timeout_off;  /* the idle timeout is suspended while a generation runs */
+    int timeout_off;  /* the idle timeout is suspended while a generation runs (and the request
+                         counts in S->n_responding until on_completed) */
     double t0;
 } conn_state;
 
@@ -401,6 +405,7 @@ static enum MHD_Result do_generate(srv_server *S, struct MHD_Connection *c, conn
      * connection's idle timeout is off until the request completes (on_completed restores it) */
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     cs->timeout_off = 1;
+    atomic_fetch_add(&S->n_responding, 1);
     int fd = conn_fd(c);
     if (stream) {
         stream_ctx *x = calloc(1, sizeof *x);
@@ -597,7 +602,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     srv_server *S = cls;
     conn_state *cs = *con_cls;
     if (!cs) return;
-    if (cs->timeout_off) MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, S->cfg.idle_timeout_s);
+    if (cs->timeout_off) {
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, S->cfg.idle_timeout_s);
+        atomic_fetch_sub(&S->n_responding, 1);
+    }
     if (!S->cfg.quiet && cs->rt && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         fprintf(stderr, "minnow serve: %s request ended early (code %d) after %.3f s\n", cs->rt->path, (int)toe,
                 srv_now() - cs->t0);
@@ -631,6 +639,7 @@ int srv_run(const srv_config *cfg) {
     S->cfg = *cfg;
     atomic_init(&S->state, ST_LOADING);
     atomic_init(&S->next_id, 1);
+    atomic_init(&S->n_responding, 0);
     S->id_salt = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
     int rc = 1;
     struct MHD_Daemon *d = NULL;
@@ -728,6 +737,11 @@ out:
     if (d) {
         MHD_socket ls = MHD_quiesce_daemon(d);
         srv_sched_shutdown(S->sched, cfg->drain_timeout_s);
+        /* every job has finished now, but its connection thread may not have sent the last
+         * events ([DONE], or the shutdown error) yet; MHD_stop_daemon would cut those
+         * connections, so give them a bounded moment to complete */
+        struct timespec tick = {0, 10 * 1000 * 1000};
+        for (int i = 0; i < 500 && atomic_load(&S->n_responding) > 0; i++) nanosleep(&tick, NULL);
         MHD_stop_daemon(d);
         if (ls != MHD_INVALID_SOCKET) close(ls);
     }
