@@ -461,7 +461,7 @@ void mn_gemm_q4_0_avx512(MN_GEMM_ARGS) {
 
 /* ---------------------------------------------------------------- F32 / F16 / BF16 ------------ */
 
-enum { FR = 4, FT = 4 }; /* rows x tokens per microtile */
+enum { FR = 4, FT = 4 }; /* rows x tokens per microtile (hadd16 reduces the 16 sums) */
 
 enum wkind { W_F32, W_F16, W_BF16 };
 
@@ -476,17 +476,38 @@ static inline __attribute__((always_inline)) __m512 load_w(int kind, const void 
     }
 }
 
-/* out[a][b] = dot(row a, token b) over n elements, b < ft (FT after inlining) */
+/* Lane i of the result = the sum of the 16 lanes of v[(i % 4) * 4 + i / 4]: 15 shuffle-and-add
+ * steps instead of 16 reductions. Every lane goes through the same additions in the same order. */
+static inline __m512 hadd16(const __m512 v[16]) {
+    __m512 w[8], x[4], y[2];
+    for (int i = 0; i < 8; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    for (int i = 0; i < 4; i++)
+        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
+    for (int i = 0; i < 2; i++)
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44), _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
+}
+
+/* out[a * FT + b] = dot(row a, token b) over n elements, b < ft (FT after inlining). pf: the next
+ * row group's rows, prefetched one cache line per row and 16 elements (the first token group of a
+ * row group streams its rows from memory while the next ones arrive), or NULL. */
 static inline __attribute__((always_inline)) void micro_f(int kind, int ft, int64_t n, const void *const wr[FR],
-                                                          const float *const xr[FT], float out[FR][FT]) {
+                                                          const float *const xr[FT], const void *const *pf,
+                                                          float out[FR * FT]) {
     __m512 acc[FR][FT];
     for (int a = 0; a < FR; a++)
-        for (int b = 0; b < ft; b++) acc[a][b] = _mm512_setzero_ps();
+        for (int b = 0; b < FT; b++) acc[a][b] = _mm512_setzero_ps();
+    const int esz = kind == W_F32 ? 4 : 2;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 wv[FR];
 #pragma GCC unroll 4
         for (int a = 0; a < FR; a++) wv[a] = load_w(kind, wr[a], i, 0xffff);
+        if (pf)
+            for (int a = 0; a < FR; a++) _mm_prefetch((const char *)pf[a] + i * esz, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int b = 0; b < ft; b++) {
             const __m512 xv = _mm512_loadu_ps(xr[b] + i);
@@ -503,8 +524,10 @@ static inline __attribute__((always_inline)) void micro_f(int kind, int ft, int6
             for (int a = 0; a < FR; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
         }
     }
+    __m512 v[FR * FT]; /* hadd16 order: lane a * FT + b sums v[b * FR + a] */
     for (int a = 0; a < FR; a++)
-        for (int b = 0; b < ft; b++) out[a][b] = _mm512_reduce_add_ps(acc[a][b]);
+        for (int b = 0; b < FT; b++) v[b * FR + a] = acc[a][b];
+    _mm512_storeu_ps(out, hadd16(v));
 }
 
 static inline __attribute__((always_inline)) void gemm_f_ft(int kind, int ft, MN_GEMM_ARGS) {
@@ -514,17 +537,19 @@ static inline __attribute__((always_inline)) void gemm_f_ft(int kind, int ft, MN
     for (int64_t t0 = 0; t0 < n_tok; t0 += tt) {
         const int64_t t1 = t0 + tt < n_tok ? t0 + tt : n_tok;
         for (int64_t r0 = 0; r0 < n_rows; r0 += FR) {
-            const void *wr[FR];
-            for (int a = 0; a < FR; a++)
+            const void *wr[FR], *pf[FR];
+            for (int a = 0; a < FR; a++) {
                 wr[a] = (const char *)w + (size_t)(r0 + a < n_rows ? r0 + a : n_rows - 1) * w_stride;
+                pf[a] = (const char *)w + (size_t)(r0 + FR + a < n_rows ? r0 + FR + a : n_rows - 1) * w_stride;
+            }
             for (int64_t t = t0; t < t1; t += ft) {
                 const float *xr[FT];
                 for (int b = 0; b < ft; b++)
                     xr[b] = (const float *)((const char *)x + (size_t)(t + b < t1 ? t + b : t1 - 1) * x_stride);
-                float out[FR][FT];
-                micro_f(kind, ft, n, wr, xr, out);
+                float out[FR * FT];
+                micro_f(kind, ft, n, wr, xr, t == t0 ? pf : NULL, out);
                 for (int b = 0; b < ft && t + b < t1; b++)
-                    for (int a = 0; a < FR && r0 + a < n_rows; a++) y[(t + b) * y_stride + r0 + a] = out[a][b];
+                    for (int a = 0; a < FR && r0 + a < n_rows; a++) y[(t + b) * y_stride + r0 + a] = out[a * FT + b];
             }
         }
     }
