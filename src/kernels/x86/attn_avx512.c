@@ -59,23 +59,31 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int NC, in
                                                              float *acc) {
     _Alignas(64) float kf[MN_ATTN_BLOCK_MAX * HD_MAX], vf[MN_ATTN_BLOCK_MAX * HD_MAX], pr[MN_ATTN_BLOCK_MAX];
     const int nc = NC ? NC : hd / 16;
-    if (n_t < MN_ATTN_BLOCK_MAX) {
-        memset(kf + n_t * hd, 0, sizeof(float) * (size_t)(MN_ATTN_BLOCK_MAX - n_t) * (size_t)hd);
-        memset(vf + n_t * hd, 0, sizeof(float) * (size_t)(MN_ATTN_BLOCK_MAX - n_t) * (size_t)hd);
-    }
-    for (int t = 0; t < n_t; t++) {
-        const char *kr = (const char *)k + (size_t)t * row, *vr = (const char *)v + (size_t)t * row;
-        for (int c = 0; c < nc; c++) {
-            __m512 a, b;
-            if (f16) {
-                a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + 32 * c)));
-                b = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 32 * c)));
-            } else {
-                a = _mm512_loadu_ps(kr + 64 * c);
-                b = _mm512_loadu_ps(vr + 64 * c);
+    const float *kp = kf, *vp = vf; /* the block's rows as f32, ks floats apart */
+    size_t ks = (size_t)hd;
+    if (!f16 && n_t == MN_ATTN_BLOCK_MAX && row % sizeof(float) == 0) { /* f32 rows in place */
+        kp = k;
+        vp = v;
+        ks = row / sizeof(float);
+    } else {
+        if (n_t < MN_ATTN_BLOCK_MAX) {
+            memset(kf + n_t * hd, 0, sizeof(float) * (size_t)(MN_ATTN_BLOCK_MAX - n_t) * (size_t)hd);
+            memset(vf + n_t * hd, 0, sizeof(float) * (size_t)(MN_ATTN_BLOCK_MAX - n_t) * (size_t)hd);
+        }
+        for (int t = 0; t < n_t; t++) {
+            const char *kr = (const char *)k + (size_t)t * row, *vr = (const char *)v + (size_t)t * row;
+            for (int c = 0; c < nc; c++) {
+                __m512 a, b;
+                if (f16) {
+                    a = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kr + 32 * c)));
+                    b = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 32 * c)));
+                } else {
+                    a = _mm512_loadu_ps(kr + 64 * c);
+                    b = _mm512_loadu_ps(vr + 64 * c);
+                }
+                _mm512_store_ps(kf + t * hd + 16 * c, a);
+                _mm512_store_ps(vf + t * hd + 16 * c, b);
             }
-            _mm512_store_ps(kf + t * hd + 16 * c, a);
-            _mm512_store_ps(vf + t * hd + 16 * c, b);
         }
     }
     const __mmask16 tm = (__mmask16)((1u << n_t) - 1u);
@@ -87,8 +95,8 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int NC, in
 #pragma GCC unroll 16
         for (int t = 0; t < MN_ATTN_BLOCK_MAX; t++) {
             const int slot = (t & 3) * 4 + (t >> 2); /* hadd16's input order */
-            __m512 a = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_load_ps(kf + t * hd));
-            for (int c = 1; c < nc; c++) a = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), _mm512_load_ps(kf + t * hd + 16 * c), a);
+            __m512 a = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_loadu_ps(kp + t * ks));
+            for (int c = 1; c < nc; c++) a = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), _mm512_loadu_ps(kp + t * ks + 16 * c), a);
             sa[slot] = a;
         }
         const __m512 sv = _mm512_maskz_mul_ps(tm, hadd16(sa), _mm512_set1_ps(scale));
@@ -107,7 +115,7 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int NC, in
             __m512 a = _mm512_loadu_ps(ah + 16 * c);
 #pragma GCC unroll 16
             for (int t = 0; t < MN_ATTN_BLOCK_MAX; t++)
-                a = _mm512_fmadd_ps(_mm512_set1_ps(pr[t]), _mm512_load_ps(vf + t * hd + 16 * c), a);
+                a = _mm512_fmadd_ps(_mm512_set1_ps(pr[t]), _mm512_loadu_ps(vp + t * ks + 16 * c), a);
             _mm512_storeu_ps(ah + 16 * c, a);
         }
     }
