@@ -145,6 +145,11 @@ async function prefixTest() {
     max_tokens: 1, temperature: 0, stream: true, stream_options: { include_usage: true },
   });
   const cold = await one('Question number zero?');
+  if (cold.ttft === undefined) { /* e.g. 400: the prompt does not fit the server's context (-c) */
+    console.log(JSON.stringify({ prefix_words: n, error: `cold request failed: ${cold.status} ${cold.error ?? cold.body ?? ''}`.slice(0, 300) }));
+    agent.destroy();
+    return;
+  }
   const warm = [];
   const cachedWarm = [];
   for (let i = 1; i <= 5; i++) {
