@@ -29,6 +29,12 @@
  * decode-sized chunks. */
 #define GEMM_MIN_TOK 4
 #define MAX_PARTS 4
+/* Decode (and batches below GEMM_MIN_TOK) takes one chunk per thread: each thread then streams
+ * one contiguous range of rows, which the hardware prefetchers follow; with 8 smaller chunks per
+ * thread the two threads' claims interleave, every chunk restarts the prefetch streams, and 2
+ * threads were measured barely faster than 1 on smollm2-135m (1.05-1.4x, against 1.5-1.7x with
+ * one chunk each). A late thread still costs nothing: the caller claims its chunk too. */
+#define MM_DEC_CHUNKS 1
 
 size_t mn_matmul_scratch_size(const mn_weight *w, int n_tok) {
     const mn_type_traits *tt = mn_type_get(w->type);
@@ -140,8 +146,8 @@ void mn_matmul_parts(mn_pool *pool, const mn_kernels *k, const mn_mm_part *parts
         int64_t c;
         if (n_tok >= GEMM_MIN_TOK && k->gemm[w->type]) { /* ~4 chunks per thread, whole microtiles */
             c = round_up((w->n_out + 4 * nth - 1) / (4 * nth), n_tok > 64 ? 128 : 32);
-        } else { /* ~8 chunks per thread: enough to rebalance, few enough that the counter stays cold */
-            c = round_up((w->n_out + 8 * nth - 1) / (8 * nth), ROW_BLOCK);
+        } else { /* one contiguous chunk per thread (see MM_DEC_CHUNKS) */
+            c = round_up((w->n_out + MM_DEC_CHUNKS * nth - 1) / (MM_DEC_CHUNKS * nth), ROW_BLOCK);
         }
         j.chunk[i] = c;
         j.first[i + 1] = j.first[i] + (w->n_out + c - 1) / c;
