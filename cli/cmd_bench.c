@@ -313,9 +313,14 @@ int cmd_bench(int argc, char **argv) {
                     else if (depth[k] == 0) snprintf(test, sizeof test, "tg%lld", (long long)n_gen);
                     else snprintf(test, sizeof test, "tg%lld@d%lld", (long long)n_gen, (long long)depth[k]);
                     double extra;
-                    if (kind == 0) { /* GFLOP/s: matrices + attention (QK^T and PV: 4 * hd * heads * ctx/2 per token) */
-                        double att = 4.0 * info.n_embd * ((double)pp[k] / 2.0) * info.n_layer;
-                        extra = ((double)info.flops_per_token + att) * s.median / 1e9;
+                    if (kind == 0) { /* GFLOP/s: layer matrices + attention (QK^T and PV: 4 * hd * heads * ctx/2
+                                      * per token) for every token, the classifier for the one row per batch
+                                      * whose logits are computed */
+                        const double att = 4.0 * info.n_embd * ((double)pp[k] / 2.0) * info.n_layer;
+                        const double rows = (double)((pp[k] + n_batch - 1) / n_batch);
+                        const double flops = ((double)(info.flops_per_token - info.flops_classifier) + att) * (double)pp[k] +
+                                             (double)info.flops_classifier * rows;
+                        extra = flops / (double)pp[k] * s.median / 1e9;
                     } else {
                         extra = s.median / (bw[ti] * 1e9 / (double)info.bytes_per_token);
                     }

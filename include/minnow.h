@@ -95,6 +95,8 @@ typedef struct mn_model_info {
     uint64_t weight_bytes; /* bytes of tensor data */
     uint64_t bytes_per_token; /* weight bytes one decode step streams (layer matrices + classifier) */
     int64_t flops_per_token;  /* 2 x multiply-adds of the matrix products per token (no attention) */
+    int64_t flops_classifier; /* the classifier's part of flops_per_token (only for rows whose logits
+                               * are asked for) */
     const char *type_name; /* most common weight type ("q8_0"); borrowed */
 } mn_model_info;
 
@@ -153,6 +155,12 @@ mn_status mn_context_eval(mn_context *ctx, const mn_batch *batch);
 /* Logits (n_vocab floats) of the i-th token asked for in the last eval (0-based among those asked
  * for). NULL when i is out of range. Borrowed until the next eval. */
 const float *mn_context_logits(const mn_context *ctx, int32_t i);
+
+/* Runs fn(arg, i) for every i in [0, n) on the context's threads (the caller takes part) and
+ * returns when all have run; for per-sequence work between evals, such as sampling each
+ * sequence's logits with its own sampler, without a second set of threads competing for the cores.
+ * fn must not call into ctx; calls for different i may run at the same time. */
+void mn_context_parallel(mn_context *ctx, int32_t n, void (*fn)(void *arg, int32_t i), void *arg);
 
 /* Forgets cached positions >= pos of sequence seq (pos 0: the whole sequence). */
 mn_status mn_context_kv_truncate(mn_context *ctx, int32_t seq, int32_t pos);

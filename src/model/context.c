@@ -601,6 +601,22 @@ const float *mn_context_logits(const mn_context *ctx, int32_t i) {
     return ctx->logits + (size_t)i * ctx->model->hp.n_vocab;
 }
 
+typedef struct par_job {
+    void (*fn)(void *arg, int32_t i);
+    void *arg;
+} par_job;
+
+static void par_item(void *arg, int64_t i, int ith) {
+    (void)ith;
+    const par_job *j = arg;
+    j->fn(j->arg, (int32_t)i);
+}
+
+void mn_context_parallel(mn_context *ctx, int32_t n, void (*fn)(void *arg, int32_t i), void *arg) {
+    par_job j = {fn, arg};
+    mn_pool_for(ctx->pool, n, 0, par_item, &j);
+}
+
 mn_status mn_context_kv_truncate(mn_context *ctx, int32_t seq, int32_t pos) {
     if (seq < 0 || seq >= ctx->n_seq)
         return ctx_fail(ctx, MN_EINVAL, "sequence id %d out of range [0, %d)", seq, ctx->n_seq);

@@ -457,6 +457,7 @@ void mn_model_get_info(const mn_model *m, mn_model_info *out) {
     out->type_name = m->type_name;
     out->bytes_per_token = m->bytes_per_token;
     out->flops_per_token = m->flops_per_token;
+    out->flops_classifier = 2 * m->output.n_in * m->output.n_out;
 }
 
 const struct mn_tokenizer *mn_model_tokenizer(const mn_model *m) { return m->tokenizer; }

@@ -153,6 +153,8 @@ struct srv_sched {
     uint64_t admit_counter;
     int32_t *b_tok, *b_pos, *b_seq;
     int8_t *b_logits;
+    srv_seq **to_sample; /* sequences whose logits this step yields [n_parallel] */
+    int32_t *sampled;    /* their tokens */
     char *piece;
     size_t piece_cap;
     srv_buf out;
@@ -531,8 +533,19 @@ static size_t token_piece(srv_sched *s, int32_t id) {
     return n <= s->piece_cap ? n : 0;
 }
 
-static void on_token(srv_sched *s, srv_seq *q, const float *logits, double now) {
-    int32_t id = mn_sampler_sample(q->smp, logits);
+/* Sampling of one sequence (each has its own sampler), run on the context's threads. */
+typedef struct sample_job {
+    srv_sched *s;
+    int32_t n;
+} sample_job;
+
+static void sample_one(void *arg, int32_t i) {
+    sample_job *j = arg;
+    srv_seq *q = j->s->to_sample[i];
+    j->s->sampled[i] = mn_sampler_sample(q->smp, mn_context_logits(j->s->ctx, q->batch_row));
+}
+
+static void on_token(srv_sched *s, srv_seq *q, int32_t id, double now) {
     mn_sampler_accept(q->smp, id);
     srv_job *j = q->job;
     if (q->n_gen == 0 && q->choice == 0) srv_metrics_observe(s->metrics, SRV_HIST_TTFT, now - j->t_arrival);
@@ -593,16 +606,21 @@ static void step(srv_sched *s) {
         return;
     }
     double now = srv_now();
+    int32_t n_sample = 0;
     for (int32_t i = 0; i < s->p.n_parallel; i++) {
         srv_seq *q = s->running[i];
         if (!q || q->batch_n == 0) continue;
         q->n_past += q->batch_n;
         if (q->batch_row >= 0 && q->n_past == q->n_tokens) {
-            const float *lg = mn_context_logits(s->ctx, q->batch_row);
-            if (lg) on_token(s, q, lg, now);
+            if (mn_context_logits(s->ctx, q->batch_row)) s->to_sample[n_sample++] = q;
             else fail_seq(s, q, 500, "internal_error", "no logits for a sequence");
         }
     }
+    /* sample every sequence in parallel (full-vocabulary softmax per sequence), then hand out the
+     * tokens in slot order */
+    sample_job sj = {s, n_sample};
+    mn_context_parallel(s->ctx, n_sample, sample_one, &sj);
+    for (int32_t i = 0; i < n_sample; i++) on_token(s, s->to_sample[i], s->sampled[i], now);
 }
 
 /* ---------------------------------------------------------------- thread --------------------- */
@@ -688,19 +706,21 @@ mn_status srv_sched_create(mn_context *ctx, const mn_tokenizer *tok, srv_metrics
     s->b_pos = malloc((size_t)s->n_batch * sizeof *s->b_pos);
     s->b_seq = malloc((size_t)s->n_batch * sizeof *s->b_seq);
     s->b_logits = malloc((size_t)s->n_batch);
+    s->to_sample = calloc((size_t)s->p.n_parallel, sizeof *s->to_sample);
+    s->sampled = calloc((size_t)s->p.n_parallel, sizeof *s->sampled);
     s->piece_cap = 256;
     s->piece = malloc(s->piece_cap);
     int mu_ok = !pthread_mutex_init(&s->mu, NULL);
     int cv_ok = !pthread_cond_init(&s->cv, NULL);
     int cv2_ok = !pthread_cond_init(&s->exited_cv, NULL);
     if (!s->inbox || !s->waiting || !s->running || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_logits ||
-        !s->piece || !mu_ok || !cv_ok || !cv2_ok || s->n_vocab <= 0) {
+        !s->to_sample || !s->sampled || !s->piece || !mu_ok || !cv_ok || !cv2_ok || s->n_vocab <= 0) {
         mn_status st = s->n_vocab <= 0 ? MN_EINVAL : MN_ENOMEM;
         if (mu_ok) pthread_mutex_destroy(&s->mu);
         if (cv_ok) pthread_cond_destroy(&s->cv);
         if (cv2_ok) pthread_cond_destroy(&s->exited_cv);
         free(s->inbox), free(s->waiting), free(s->running), free(s->b_tok), free(s->b_pos), free(s->b_seq);
-        free(s->b_logits), free(s->piece), free(s);
+        free(s->b_logits), free(s->to_sample), free(s->sampled), free(s->piece), free(s);
         return mn_error_set(err, st, "%s", st == MN_EINVAL ? "scheduler: the model has no vocabulary" : "scheduler: out of memory");
     }
     if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
@@ -790,6 +810,8 @@ void srv_sched_free(srv_sched *s) {
     free(s->b_pos);
     free(s->b_seq);
     free(s->b_logits);
+    free(s->to_sample);
+    free(s->sampled);
     free(s->piece);
     srv_buf_free(&s->out);
     free(s);
