@@ -15,6 +15,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
+#include "kernels/x86/avx512_util.h"
 #include "kernels/x86/x86.h"
 
 enum { HD_MAX = 256 };
@@ -33,21 +34,6 @@ static inline __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
-}
-
-/* Lane i of the result = the sum of the 16 lanes of v[(i % 4) * 4 + i / 4] (a 4x4 transpose of
- * the indices, its own inverse): 15 shuffle-and-add steps instead of 16 full reductions. */
-static inline __m512 hadd16(const __m512 v[16]) {
-    __m512 w[8], x[4], y[2];
-    for (int i = 0; i < 8; i++)
-        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-    for (int i = 0; i < 4; i++)
-        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
-    for (int i = 0; i < 2; i++)
-        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44), _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
 }
 
 /* NC: hd / 16 when a compile-time constant (the common head sizes: loops fully unrolled, the 16
@@ -90,16 +76,16 @@ static inline __attribute__((always_inline)) void attn_block(int f16, int NC, in
     for (int h = 0; h < G; h++) {
         const float *qh = q + (size_t)h * hd;
         float *ah = acc + (size_t)h * hd;
-        /* one accumulator per position, then lane t of one vector = score t (hadd16) */
+        /* one accumulator per position, then lane t of one vector = score t (mn_hadd16) */
         __m512 sa[MN_ATTN_BLOCK_MAX];
 #pragma GCC unroll 16
         for (int t = 0; t < MN_ATTN_BLOCK_MAX; t++) {
-            const int slot = (t & 3) * 4 + (t >> 2); /* hadd16's input order */
+            const int slot = (t & 3) * 4 + (t >> 2); /* mn_hadd16's input order */
             __m512 a = _mm512_mul_ps(_mm512_loadu_ps(qh), _mm512_loadu_ps(kp + t * ks));
             for (int c = 1; c < nc; c++) a = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * c), _mm512_loadu_ps(kp + t * ks + 16 * c), a);
             sa[slot] = a;
         }
-        const __m512 sv = _mm512_maskz_mul_ps(tm, hadd16(sa), _mm512_set1_ps(scale));
+        const __m512 sv = _mm512_maskz_mul_ps(tm, mn_hadd16(sa), _mm512_set1_ps(scale));
         const float bmx = _mm512_mask_reduce_max_ps(tm, sv);
         if (bmx > m[h]) { /* rescale what was accumulated under the old max */
             const float cf = expf(m[h] - bmx);

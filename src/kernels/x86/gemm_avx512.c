@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "kernels/blocks.h"
+#include "kernels/x86/avx512_util.h"
 #include "kernels/x86/x86.h"
 
 /* ---------------------------------------------------------------- Q8_0 / Q4_0 ----------------- */
@@ -461,7 +462,7 @@ void mn_gemm_q4_0_avx512(MN_GEMM_ARGS) {
 
 /* ---------------------------------------------------------------- F32 / F16 / BF16 ------------ */
 
-enum { FR = 4, FT = 4 }; /* rows x tokens per microtile (hadd16 reduces the 16 sums) */
+enum { FR = 4, FT = 4 }; /* rows x tokens per microtile (mn_hadd16 reduces the 16 sums) */
 
 enum wkind { W_F32, W_F16, W_BF16 };
 
@@ -474,21 +475,6 @@ static inline __attribute__((always_inline)) __m512 load_w(int kind, const void 
             _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + i)), 16));
     default: return _mm512_maskz_loadu_ps(m, (const float *)row + i);
     }
-}
-
-/* Lane i of the result = the sum of the 16 lanes of v[(i % 4) * 4 + i / 4]: 15 shuffle-and-add
- * steps instead of 16 reductions. Every lane goes through the same additions in the same order. */
-static inline __m512 hadd16(const __m512 v[16]) {
-    __m512 w[8], x[4], y[2];
-    for (int i = 0; i < 8; i++)
-        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
-                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
-    for (int i = 0; i < 4; i++)
-        x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(w[2 * i], w[2 * i + 1], 0xDD));
-    for (int i = 0; i < 2; i++)
-        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44), _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xEE));
-    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
 }
 
 /* out[a * FT + b] = dot(row a, token b) over n elements, b < ft (FT after inlining). pf: the next
@@ -524,10 +510,10 @@ static inline __attribute__((always_inline)) void micro_f(int kind, int ft, int6
             for (int a = 0; a < FR; a++) acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
         }
     }
-    __m512 v[FR * FT]; /* hadd16 order: lane a * FT + b sums v[b * FR + a] */
+    __m512 v[FR * FT]; /* mn_hadd16 order: lane a * FT + b sums v[b * FR + a] */
     for (int a = 0; a < FR; a++)
         for (int b = 0; b < FT; b++) v[b * FR + a] = acc[a][b];
-    _mm512_storeu_ps(out, hadd16(v));
+    _mm512_storeu_ps(out, mn_hadd16(v));
 }
 
 static inline __attribute__((always_inline)) void gemm_f_ft(int kind, int ft, MN_GEMM_ARGS) {
