@@ -54,6 +54,7 @@ struct mn_context {
     uint64_t kv_row_size; /* bytes of one position's K (or V) row */
     int32_t *seq_next;    /* scratch for batch validation [n_seq] */
     float *rope_inv_freq; /* [n_rot/2] */
+    float *rope_cs;       /* per batch row: cos[n_rot/2], sin[n_rot/2] of its position, set per eval */
     /* per-batch scratch, n_batch rows each */
     float *x, *xb, *q, *kk, *vv, *att, *hb, *hb2;
     void *xq;
@@ -91,6 +92,7 @@ void mn_context_free(mn_context *ctx) {
     mn_kv_free(ctx->kv);
     free(ctx->seq_next);
     free(ctx->rope_inv_freq);
+    free(ctx->rope_cs);
     free(ctx->x);
     free(ctx->xb);
     free(ctx->q);
@@ -177,6 +179,7 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     size_t q_dim = (size_t)hp->n_head * (size_t)hp->head_dim;
     ctx->seq_next = calloc((size_t)p.n_seq_max, sizeof(int32_t));
     ctx->rope_inv_freq = alloc_floats((size_t)hp->n_rot / 2);
+    ctx->rope_cs = alloc_floats(nb * (size_t)hp->n_rot);
     ctx->x = alloc_floats(nb * (size_t)hp->n_embd);
     ctx->xb = alloc_floats(nb * (size_t)(hp->n_embd > (int)q_dim ? hp->n_embd : (int)q_dim));
     ctx->q = alloc_floats(nb * q_dim);
@@ -210,7 +213,7 @@ mn_status mn_context_create(const mn_model *model, const mn_context_params *para
     }
     ctx->xq_size = xq;
     if (xq && posix_memalign(&ctx->xq, 64, xq) != 0) ctx->xq = NULL;
-    if (!ctx->seq_next || !ctx->rope_inv_freq || !ctx->x ||
+    if (!ctx->seq_next || !ctx->rope_inv_freq || !ctx->rope_cs || !ctx->x ||
         !ctx->xb || !ctx->q || !ctx->kk || !ctx->vv || !ctx->att || !ctx->hb || !ctx->hb2 ||
         !ctx->att_acc || !ctx->att_part || !ctx->att_item_tok || !ctx->att_item_span || !ctx->out_rows || (xq && !ctx->xq)) {
         s = mn_error_set(err, MN_ENOMEM, "out of memory allocating scratch for batches of %d tokens", p.n_batch);
@@ -240,13 +243,13 @@ typedef struct step {
 
 static inline int32_t tok_seq(const mn_batch *b, int i) { return b->seq ? b->seq[i] : 0; }
 
-static void rope_row(float *v, int n_heads, int head_dim, int n_rot, int style, float pos,
-                     const float *inv_freq) {
+/* Rotates the first n_rot dims of each head by the token's angles: cs = cos[n_rot/2], sin[n_rot/2]. */
+static void rope_row(float *v, int n_heads, int head_dim, int n_rot, int style, const float *cs) {
+    const float *sn = cs + n_rot / 2;
     for (int h = 0; h < n_heads; h++) {
         float *x = v + (size_t)h * head_dim;
         for (int i = 0; i < n_rot / 2; i++) {
-            float theta = pos * inv_freq[i];
-            float c = cosf(theta), s = sinf(theta);
+            const float c = cs[i], s = sn[i];
             int a = style == MN_ROPE_ADJACENT ? 2 * i : i;
             int bidx = style == MN_ROPE_ADJACENT ? 2 * i + 1 : i + n_rot / 2;
             float x0 = x[a], x1 = x[bidx];
@@ -273,9 +276,9 @@ static void qkv_post(void *arg, int ith, int nth) {
             for (int j = 0; j < kv_dim; j++) k[j] += L->bk[j];
         if (L->bv)
             for (int j = 0; j < kv_dim; j++) v[j] += L->bv[j];
-        float pos = (float)st->b->pos[i] * hp->rope_scale;
-        rope_row(q, hp->n_head, hp->head_dim, hp->n_rot, m->arch->rope_style, pos, ctx->rope_inv_freq);
-        rope_row(k, hp->n_head_kv, hp->head_dim, hp->n_rot, m->arch->rope_style, pos, ctx->rope_inv_freq);
+        const float *cs = ctx->rope_cs + (size_t)i * hp->n_rot;
+        rope_row(q, hp->n_head, hp->head_dim, hp->n_rot, m->arch->rope_style, cs);
+        rope_row(k, hp->n_head_kv, hp->head_dim, hp->n_rot, m->arch->rope_style, cs);
         int32_t seq = tok_seq(st->b, i), p = st->b->pos[i];
         mn_from_f32_fn store = mn_type_get(ctx->kv_type)->from_f32;
         store(k, mn_kv_k(ctx->kv, seq, st->layer, p), kv_dim);
@@ -553,6 +556,17 @@ mn_status mn_context_eval(mn_context *ctx, const mn_batch *b) {
             mn_kv_get_stats(ctx->kv, &st);
             return ctx_fail(ctx, MN_EFULL, "KV cache full: no free block for sequence %d (%d of %d blocks in use)", q,
                             st.n_blocks - st.n_free, st.n_blocks);
+        }
+    }
+
+    /* rope angles once per token, for every layer and head */
+    for (int i = 0; i < n; i++) {
+        const float pos = (float)b->pos[i] * hp->rope_scale;
+        float *cs = ctx->rope_cs + (size_t)i * hp->n_rot;
+        for (int r = 0; r < hp->n_rot / 2; r++) {
+            const float theta = pos * ctx->rope_inv_freq[r];
+            cs[r] = cosf(theta);
+            cs[hp->n_rot / 2 + r] = sinf(theta);
         }
     }
 

@@ -534,15 +534,10 @@ static size_t token_piece(srv_sched *s, int32_t id) {
 }
 
 /* Sampling of one sequence (each has its own sampler), run on the context's threads. */
-typedef struct sample_job {
-    srv_sched *s;
-    int32_t n;
-} sample_job;
-
 static void sample_one(void *arg, int32_t i) {
-    sample_job *j = arg;
-    srv_seq *q = j->s->to_sample[i];
-    j->s->sampled[i] = mn_sampler_sample(q->smp, mn_context_logits(j->s->ctx, q->batch_row));
+    srv_sched *s = arg;
+    srv_seq *q = s->to_sample[i];
+    s->sampled[i] = mn_sampler_sample(q->smp, mn_context_logits(s->ctx, q->batch_row));
 }
 
 static void on_token(srv_sched *s, srv_seq *q, int32_t id, double now) {
@@ -618,8 +613,7 @@ static void step(srv_sched *s) {
     }
     /* sample every sequence in parallel (full-vocabulary softmax per sequence), then hand out the
      * tokens in slot order */
-    sample_job sj = {s, n_sample};
-    mn_context_parallel(s->ctx, n_sample, sample_one, &sj);
+    mn_context_parallel(s->ctx, n_sample, sample_one, s);
     for (int32_t i = 0; i < n_sample; i++) on_token(s, s->to_sample[i], s->sampled[i], now);
 }
 
